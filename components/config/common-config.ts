@@ -1,0 +1,232 @@
+import * as pulumi from "@pulumi/pulumi";
+import { RawConfig } from "./raw-config";
+import { isDnsLabel, isDnsName, isQuantity, Problems } from "./validate";
+
+/** The two kinds of stack this program builds. */
+export type StackRole = "provider" | "tenant";
+
+/** PostgreSQL run by the stack itself. */
+export interface InClusterPostgres {
+    readonly mode: "in-cluster";
+    /** Size of the data volume. */
+    readonly storageSize: string;
+}
+
+/** A managed PostgreSQL server outside the cluster. */
+export interface ExternalPostgres {
+    readonly mode: "external";
+    readonly host: string;
+    readonly port: number;
+    readonly sslMode: "require" | "verify-ca" | "verify-full";
+    /** Consumer name to password; a Pulumi secret. */
+    readonly passwords: pulumi.Output<Record<string, string>>;
+    /** The consumers that have a password, known at plan time so missing ones fail early. */
+    readonly consumers: readonly string[];
+}
+
+export type PostgresConfig = InClusterPostgres | ExternalPostgres;
+
+/** Settings every stack has, whatever its role. */
+export interface CommonConfig {
+    readonly role: StackRole;
+    readonly domain: string;
+    readonly namespace: string;
+    /** Kubeconfig for an explicit provider; undefined uses the ambient kubeconfig. */
+    readonly kubeconfig?: pulumi.Output<string>;
+    readonly skipAwait: boolean;
+    /** Registry host that replaces every image's registry; undefined pulls upstream. */
+    readonly imageRegistryMirror?: string;
+    readonly storageClassName?: string;
+    readonly ingress: {
+        readonly className: string;
+        readonly controllerNamespace: string;
+        readonly tlsIssuer?: string;
+    };
+    readonly postgres: PostgresConfig;
+}
+
+const roles: readonly StackRole[] = ["provider", "tenant"];
+const sslModes = ["require", "verify-ca", "verify-full"] as const;
+
+/** Reads `cdm:role`, recording a problem when it is missing or unknown. */
+export function parseRole(raw: RawConfig, problems: Problems): StackRole | undefined {
+    const role = raw.get("role");
+    if (role === undefined || role === "") {
+        problems.add("cdm:role", "is required: set it to `provider` or `tenant`");
+        return undefined;
+    }
+    if (!(roles as readonly string[]).includes(role)) {
+        problems.add("cdm:role", `"${role}" is not one of provider, tenant`);
+        return undefined;
+    }
+    return role as StackRole;
+}
+
+/** A non-empty string value, or undefined. */
+export function optional(raw: RawConfig, key: string): string | undefined {
+    const value = raw.get(key);
+    return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * A key that must have a value. Keys with a default in Pulumi.yaml always do (the CLI, and the
+ * mock loader in tools/, apply those defaults), so the defaults live in Pulumi.yaml alone.
+ */
+export function required(raw: RawConfig, key: string, problems: Problems, what = "is required"): string {
+    const value = optional(raw, key);
+    if (value === undefined) {
+        problems.add(`cdm:${key}`, what);
+        return "";
+    }
+    return value;
+}
+
+/** Reads a boolean key written as `true` or `false`. */
+export function parseBoolean(raw: RawConfig, key: string, problems: Problems): boolean {
+    const value = required(raw, key, problems);
+    if (value !== "true" && value !== "false") {
+        if (value !== "") {
+            problems.add(`cdm:${key}`, `"${value}" is not a boolean (true or false)`);
+        }
+        return false;
+    }
+    return value === "true";
+}
+
+/** Reads an integer key within [min, max]. */
+export function parseInteger(
+    raw: RawConfig,
+    key: string,
+    problems: Problems,
+    min: number,
+    max: number,
+): number {
+    const value = required(raw, key, problems);
+    const n = Number(value);
+    if (!/^-?[0-9]+$/.test(value) || n < min || n > max) {
+        if (value !== "") {
+            problems.add(`cdm:${key}`, `"${value}" is not an integer in ${min}..${max}`);
+        }
+        return min;
+    }
+    return n;
+}
+
+/** Reads a Kubernetes quantity key. */
+export function parseQuantity(raw: RawConfig, key: string, problems: Problems): string {
+    const value = required(raw, key, problems);
+    if (value !== "" && !isQuantity(value)) {
+        problems.add(`cdm:${key}`, `"${value}" is not a Kubernetes quantity such as 500m, 4 or 10Gi`);
+    }
+    return value;
+}
+
+/**
+ * Reads a key that holds a credential. A value set without `--secret` would sit in plain text
+ * in the stack file, so it is refused; the value itself never appears in a message.
+ */
+export function parseSecret(raw: RawConfig, key: string, problems: Problems): pulumi.Output<string> | undefined {
+    const value = optional(raw, key);
+    if (value === undefined) {
+        return undefined;
+    }
+    if (!raw.isSecret(key)) {
+        problems.add(`cdm:${key}`, "holds a credential and must be set with `pulumi config set --secret`");
+        return undefined;
+    }
+    return pulumi.secret(value);
+}
+
+function parsePostgres(raw: RawConfig, problems: Problems): PostgresConfig {
+    const mode = required(raw, "postgresMode", problems);
+    if (mode !== "external") {
+        if (mode !== "in-cluster" && mode !== "") {
+            problems.add("cdm:postgresMode", `"${mode}" is not one of in-cluster, external`);
+        }
+        return { mode: "in-cluster", storageSize: parseQuantity(raw, "postgresStorageSize", problems) };
+    }
+    const host = required(raw, "postgresExternalHost", problems, "is required when cdm:postgresMode is external");
+    const sslMode = required(raw, "postgresExternalSslMode", problems);
+    if (sslMode !== "" && !(sslModes as readonly string[]).includes(sslMode)) {
+        problems.add("cdm:postgresExternalSslMode", `"${sslMode}" is not one of ${sslModes.join(", ")}`);
+    }
+    const secret = parseSecret(raw, "postgresExternalPasswords", problems);
+    const passwords = parsePasswordMap(raw.get("postgresExternalPasswords") ?? "", secret !== undefined, problems);
+    return {
+        mode,
+        host,
+        port: parseInteger(raw, "postgresExternalPort", problems, 1, 65535),
+        sslMode: sslMode as ExternalPostgres["sslMode"],
+        passwords: pulumi.secret(passwords),
+        consumers: Object.keys(passwords).sort(),
+    };
+}
+
+function parsePasswordMap(text: string, isSet: boolean, problems: Problems): Record<string, string> {
+    const key = "cdm:postgresExternalPasswords";
+    if (!isSet) {
+        if (text === "") {
+            problems.add(key, "is required when cdm:postgresMode is external");
+        }
+        return {};
+    }
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(text);
+    } catch {
+        problems.add(key, "is not valid JSON (expected an object of consumer name to password)");
+        return {};
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        problems.add(key, "must be a JSON object of consumer name to password");
+        return {};
+    }
+    const entries = Object.entries(parsed as Record<string, unknown>);
+    const bad = entries.filter(([name, pw]) => !isDnsLabel(name, 63) || typeof pw !== "string" || pw === "");
+    if (bad.length > 0) {
+        problems.add(key, `entries ${bad.map(([n]) => JSON.stringify(n)).join(", ")} need a DNS-label name and a non-empty string password`);
+    }
+    return Object.fromEntries(entries.filter(([n]) => !bad.some(([b]) => b === n))) as Record<string, string>;
+}
+
+/** Parses the keys shared by both roles; `defaultNamespace` applies when cdm:namespace is empty. */
+export function parseCommon(
+    raw: RawConfig,
+    role: StackRole,
+    defaultNamespace: string,
+    problems: Problems,
+): CommonConfig {
+    const domain = optional(raw, "domain");
+    if (domain === undefined) {
+        problems.add("cdm:domain", "is required: the DNS domain the stack's endpoints live under");
+    } else if (!isDnsName(domain)) {
+        problems.add("cdm:domain", `"${domain}" is not a lower-case DNS name such as cdm.example.com`);
+    }
+    const namespace = optional(raw, "namespace") ?? defaultNamespace;
+    if (!isDnsLabel(namespace)) {
+        problems.add("cdm:namespace", `"${namespace}" is not a DNS label (a-z, 0-9, '-', at most 63 characters)`);
+    }
+    const controllerNamespace = required(raw, "ingressNamespace", problems);
+    if (controllerNamespace !== "" && !isDnsLabel(controllerNamespace)) {
+        problems.add("cdm:ingressNamespace", `"${controllerNamespace}" is not a DNS label`);
+    }
+    const mirror = optional(raw, "imageRegistryMirror");
+    if (mirror !== undefined && !/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._/-]+)?$/.test(mirror)) {
+        problems.add("cdm:imageRegistryMirror", `"${mirror}" is not a registry host such as registry.example.com:5000`);
+    }
+    return {
+        role,
+        domain: domain ?? "",
+        namespace,
+        kubeconfig: parseSecret(raw, "kubeconfig", problems),
+        skipAwait: parseBoolean(raw, "skipAwait", problems),
+        imageRegistryMirror: mirror,
+        storageClassName: optional(raw, "storageClassName"),
+        ingress: {
+            className: required(raw, "ingressClassName", problems),
+            controllerNamespace,
+            tlsIssuer: optional(raw, "ingressTlsIssuer"),
+        },
+        postgres: parsePostgres(raw, problems),
+    };
+}

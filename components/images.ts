@@ -1,0 +1,27 @@
+/**
+ * Every container image the platform runs, pinned to an exact release in one place so that an
+ * upgrade is a one-line, reviewable change.
+ */
+export interface ImageSpec {
+    /** Fully qualified repository, registry host included. */
+    readonly repository: string;
+    /** Exact release tag; never `latest`. */
+    readonly tag: string;
+}
+
+export const images = {
+    postgres: { repository: "docker.io/library/postgres", tag: "17.6-alpine3.22" },
+} as const satisfies Record<string, ImageSpec>;
+
+export type ImageName = keyof typeof images;
+
+/**
+ * The image reference to deploy. With a mirror, the upstream registry host is replaced by the
+ * mirror and the repository path is kept (`docker.io/library/postgres` →
+ * `mirror.example.com/library/postgres`).
+ */
+export function imageRef(image: ImageSpec, mirror?: string): string {
+    const [, ...path] = image.repository.split("/");
+    const repository = mirror ? [mirror, ...path].join("/") : image.repository;
+    return `${repository}:${image.tag}`;
+}

@@ -1,0 +1,155 @@
+/**
+ * Runs the Pulumi program in-process under `pulumi.runtime.setMocks`: no engine, no cluster, no
+ * cloud. Records every registered resource with its parent and resolved inputs, marks secret
+ * values, and resolves the stack outputs. `npm run plan`, the benchmarks and the graph tests all
+ * evaluate stacks through this one module.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StackConfigValues } from "./stack-config";
+
+/** A resource as the program registered it. */
+export interface RecordedResource {
+    readonly urn: string;
+    readonly type: string;
+    readonly name: string;
+    /** URN of the parent resource, undefined for top-level resources. */
+    readonly parent?: string;
+    readonly custom: boolean;
+    /** Inputs with every secret value replaced by `secretMarker`. */
+    readonly inputs: Record<string, any>;
+    /** Inputs with secret values kept as `{ secret: value }` wrappers, for tests that check them. */
+    readonly rawInputs: Record<string, any>;
+    /** Dotted paths of the inputs that were secret. */
+    readonly secretPaths: readonly string[];
+}
+
+/** What evaluating a stack produced. */
+export interface Evaluation {
+    readonly stack: string;
+    readonly resources: readonly RecordedResource[];
+    readonly outputs: Record<string, unknown>;
+}
+
+/** Stands in for a secret value in recorded inputs, plans and logs. */
+export const secretMarker = "<<secret>>";
+
+/** Prefix of values that only exist after deployment (generated passwords, keys, ids). */
+export const deployTimePrefix = "<<known after deploy:";
+
+/** The SDK's marker for a secret value in serialized properties. */
+const specialSigKey = "4dabf18193072939515e22adb298388d";
+const specialSecretSig = "1b47061264138c4ac30d75fd1eb44270";
+
+function isSecretWrapper(value: unknown): value is { value: unknown } {
+    return typeof value === "object" && value !== null && (value as any)[specialSigKey] === specialSecretSig;
+}
+
+/** Walks deserialized inputs, replacing secrets with the marker and listing their paths. */
+export function redactSecrets(value: unknown, path = "", found: string[] = []): { redacted: any; raw: any; paths: string[] } {
+    const walk = (v: unknown, p: string, inSecret: boolean): { redacted: any; raw: any } => {
+        if (isSecretWrapper(v)) {
+            found.push(p);
+            const inner = walk(v.value, p, true);
+            return { redacted: secretMarker, raw: { secret: inner.raw } };
+        }
+        if (Array.isArray(v)) {
+            const parts = v.map((x, i) => walk(x, `${p}[${i}]`, inSecret));
+            return { redacted: parts.map((x) => x.redacted), raw: parts.map((x) => x.raw) };
+        }
+        if (typeof v === "object" && v !== null) {
+            const entries = Object.entries(v).map(([k, x]) => [k, walk(x, p ? `${p}.${k}` : k, inSecret)] as const);
+            return {
+                redacted: Object.fromEntries(entries.map(([k, x]) => [k, x.redacted])),
+                raw: Object.fromEntries(entries.map(([k, x]) => [k, x.raw])),
+            };
+        }
+        return { redacted: v, raw: v };
+    };
+    const { redacted, raw } = walk(value, path, false);
+    return { redacted, raw, paths: found };
+}
+
+/** Outputs the mock provider computes for resource types whose values only exist after deployment. */
+function computedState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+    const later = (what: string) => `${deployTimePrefix} ${what} of ${name}>>`;
+    switch (type) {
+        case "random:index/randomPassword:RandomPassword":
+            return { ...inputs, result: later("generated password") };
+        default:
+            return inputs;
+    }
+}
+
+/** Options for evaluating one stack. */
+export interface EvaluateOptions {
+    /** Stack name, as in Pulumi.<stack>.yaml. */
+    readonly stack: string;
+    readonly config: StackConfigValues;
+    /** Outputs of other stacks, by fully qualified name, for StackReferences. */
+    readonly stackOutputs?: Readonly<Record<string, Record<string, unknown>>>;
+    /** The program; defaults to the real one (components/program.ts). */
+    readonly program?: () => Record<string, unknown>;
+}
+
+/** Evaluates a stack under mocks and returns what it registered and exported. */
+export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
+    const records = new Map<string, Omit<RecordedResource, "urn" | "parent">>();
+    const parents = new Map<string, { urn: string; parent?: string }>();
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const { redacted, raw, paths } = redactSecrets(args.inputs);
+                records.set(`${args.type}::${args.name}`, {
+                    type: args.type,
+                    name: args.name,
+                    custom: args.custom ?? true,
+                    inputs: redacted,
+                    rawInputs: raw,
+                    secretPaths: paths,
+                });
+                if (args.type === "pulumi:pulumi:StackReference") {
+                    const outputs = options.stackOutputs?.[args.inputs.name];
+                    if (!outputs) {
+                        throw new Error(`stack reference ${args.inputs.name}: no such stack was evaluated`);
+                    }
+                    return { id: args.inputs.name, state: { name: args.inputs.name, outputs, secretOutputNames: [] } };
+                }
+                return { id: args.custom ? `${args.name}-id` : undefined, state: computedState(args.type, args.name, args.inputs) };
+            },
+            call(args) {
+                throw new Error(`unexpected provider function call ${args.token} under the mock engine`);
+            },
+        },
+        "cdm",
+        options.stack,
+        // Not a dry run: every value is known, so every apply runs and the plan shows it.
+        false,
+        "organization",
+    );
+    // The mock monitor does not tell newResource the parent; capture it at registration.
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
+        parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined });
+        return register(req, callback);
+    };
+    pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
+    const program = options.program ?? (require("../components/program") as typeof import("../components/program")).runProgram;
+    const exported = program();
+    const outputs = await resolve(pulumi.output(exported));
+    await settle();
+    const resources = [...records.entries()].map(([key, r]) => ({ ...r, ...parents.get(key)! }));
+    return { stack: options.stack, resources, outputs: outputs as Record<string, unknown> };
+}
+
+/** Resolves an Output to its value (secrets unwrapped). */
+function resolve<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((done) => output.apply((v) => done(v)));
+}
+
+/** Waits until the runtime has no registration in flight (the SDK's own shutdown barrier). */
+async function settle(): Promise<void> {
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+    await settings.waitForRPCs();
+}
