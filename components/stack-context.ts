@@ -29,7 +29,14 @@ export function createStackNamespace(
 ): { namespace: StackNamespace; context: StackContext } {
     const namespace = new StackNamespace(
         `${name}-namespace`,
-        { name: config.namespace, partOf, tenantId: tenant?.id, podSecurity: "restricted", quota: tenant?.quota },
+        {
+            name: config.namespace,
+            partOf,
+            tenantId: tenant?.id,
+            podSecurity: "restricted",
+            quota: tenant?.quota,
+            skipAwait: config.skipAwait,
+        },
         opts,
     );
     const context: StackContext = {

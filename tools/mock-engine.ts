@@ -5,6 +5,7 @@
  * evaluate stacks through this one module.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { runProgram } from "../components/program";
 import { StackConfigValues } from "./stack-config";
 
 /** A resource as the program registered it. */
@@ -15,6 +16,8 @@ export interface RecordedResource {
     /** URN of the parent resource, undefined for top-level resources. */
     readonly parent?: string;
     readonly custom: boolean;
+    /** Reference (`<urn>::<id>`) of the explicit provider, when the resource has one. */
+    readonly provider?: string;
     /** Inputs with every secret value replaced by `secretMarker`. */
     readonly inputs: Record<string, any>;
     /** Inputs with secret values kept as `{ secret: value }` wrappers, for tests that check them. */
@@ -50,7 +53,7 @@ export function redactSecrets(value: unknown, path = "", found: string[] = []): 
         if (isSecretWrapper(v)) {
             found.push(p);
             const inner = walk(v.value, p, true);
-            return { redacted: secretMarker, raw: { secret: inner.raw } };
+            return { redacted: inner.redacted, raw: { secret: inner.raw } };
         }
         if (Array.isArray(v)) {
             const parts = v.map((x, i) => walk(x, `${p}[${i}]`, inSecret));
@@ -63,7 +66,8 @@ export function redactSecrets(value: unknown, path = "", found: string[] = []): 
                 raw: Object.fromEntries(entries.map(([k, x]) => [k, x.raw])),
             };
         }
-        return { redacted: v, raw: v };
+        // Inside a secret, every scalar is redacted and the structure is kept (Secret stringData).
+        return { redacted: inSecret && v !== null && v !== undefined ? secretMarker : v, raw: v };
     };
     const { redacted, raw } = walk(value, path, false);
     return { redacted, raw, paths: found };
@@ -88,7 +92,7 @@ export interface EvaluateOptions {
     /** Outputs of other stacks, by fully qualified name, for StackReferences. */
     readonly stackOutputs?: Readonly<Record<string, Record<string, unknown>>>;
     /** The program; defaults to the real one (components/program.ts). */
-    readonly program?: () => Record<string, unknown>;
+    readonly program?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /** Evaluates a stack under mocks and returns what it registered and exported. */
@@ -103,6 +107,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
                     type: args.type,
                     name: args.name,
                     custom: args.custom ?? true,
+                    provider: args.provider || undefined,
                     inputs: redacted,
                     rawInputs: raw,
                     secretPaths: paths,
@@ -127,18 +132,25 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         "organization",
     );
     // The mock monitor does not tell newResource the parent; capture it at registration.
+    // StackReferences are reads, not registrations, so both calls are wrapped.
     const monitor = pulumi.runtime.getMonitor() as any;
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
-        const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
-        parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined });
-        return register(req, callback);
-    };
+    for (const method of ["registerResource", "readResource"]) {
+        const original = monitor[method].bind(monitor);
+        monitor[method] = (req: any, callback: any) => {
+            const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
+            parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined });
+            return original(req, callback);
+        };
+    }
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
-    const program = options.program ?? (require("../components/program") as typeof import("../components/program")).runProgram;
-    const exported = program();
-    const outputs = await resolve(pulumi.output(exported));
-    await settle();
+    let outputs: unknown;
+    try {
+        const exported = await (options.program ?? runProgram)();
+        outputs = await resolve(pulumi.output(exported));
+    } finally {
+        // Also on failure: let registrations already in flight finish against this monitor.
+        await settle();
+    }
     const resources = [...records.entries()].map(([key, r]) => ({ ...r, ...parents.get(key)! }));
     return { stack: options.stack, resources, outputs: outputs as Record<string, unknown> };
 }

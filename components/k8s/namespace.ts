@@ -24,6 +24,8 @@ export interface StackNamespaceArgs {
     readonly podSecurity: PodSecurityLevel;
     /** ResourceQuota and LimitRange for the namespace; none when undefined. */
     readonly quota?: NamespaceQuota;
+    /** Set `pulumi.com/skipAwait` on the objects (API servers without nodes). */
+    readonly skipAwait: boolean;
 }
 
 /** Namespace labels: the Pod Security level enforced, audited and warned, and ownership. */
@@ -78,13 +80,14 @@ export class StackNamespace extends pulumi.ComponentResource {
         super("cdm:k8s:StackNamespace", name, {}, opts);
         const child = { parent: this };
         const labels = { "app.kubernetes.io/part-of": args.partOf, "app.kubernetes.io/managed-by": "pulumi" };
+        const annotations = args.skipAwait ? { "pulumi.com/skipAwait": "true" } : undefined;
         const namespace = new k8s.core.v1.Namespace(
             `${name}-namespace`,
-            { metadata: { name: args.name, labels: namespaceLabels(args) } },
+            { metadata: { name: args.name, labels: namespaceLabels(args), annotations } },
             child,
         );
         this.name = namespace.metadata.name;
-        const meta = (objectName: string) => ({ name: objectName, namespace: this.name, labels });
+        const meta = (objectName: string) => ({ name: objectName, namespace: this.name, labels, annotations });
         createNetworkPolicy(`${name}-default-deny`, meta("default-deny"), defaultDenySpec(), child);
         createNetworkPolicy(`${name}-allow-dns`, meta("allow-dns"), dnsEgressSpec(), child);
         if (args.quota) {

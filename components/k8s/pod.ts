@@ -199,7 +199,10 @@ export function buildPodSpec(args: PodSpecArgs) {
     };
 }
 
+/** Annotation that carries the reason for a workload's security exception. */
+export const securityExceptionAnnotation = `${labelPrefix}/security-exception`;
+
 /** Pod template annotations: the reason for a security exception, when there is one. */
-export function podAnnotations(args: PodSpecArgs): Record<string, string> {
-    return args.exception ? { [`${labelPrefix}/security-exception`]: args.exception.reason } : {};
+export function podAnnotations(args: PodSpecArgs): Record<string, string> | undefined {
+    return args.exception ? { [securityExceptionAnnotation]: args.exception.reason } : undefined;
 }

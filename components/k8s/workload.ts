@@ -45,8 +45,9 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
         metadata: { labels: appLabels(ctx, id), annotations: podAnnotations(args.pod) },
         spec: buildPodSpec({ ...args.pod, serviceAccountName }),
     };
+    // Claim templates are immutable: only the stable selector labels, never the version.
     const claims = (args.persistentVolumes ?? []).map((v) => ({
-        metadata: { name: v.name, labels: appLabels(ctx, id) },
+        metadata: { name: v.name, labels: selector },
         spec: {
             accessModes: ["ReadWriteOnce"],
             ...(ctx.storageClassName ? { storageClassName: ctx.storageClassName } : {}),

@@ -36,6 +36,18 @@ const port = 5432;
 const postgresUid = 70;
 const provisionerApp = "postgres-provision";
 
+/**
+ * Refuses an external server configuration that lacks a password for one of the consumers. The
+ * stacks call this before creating anything, so a bad configuration leaves no partial graph.
+ */
+export function checkExternalPasswords(config: PostgresConfig, consumers: readonly PostgresConsumer[]): void {
+    if (config.mode !== "external") return;
+    const missing = consumers.filter((c) => !config.consumers.includes(c.name)).map((c) => c.name);
+    if (missing.length > 0) {
+        throw new ConfigError([`cdm:postgresExternalPasswords: no password for consumer(s) ${missing.join(", ")}`]);
+    }
+}
+
 /** The connection settings of a consumer, as the Secret stores them. */
 export function connectionSettings(
     host: pulumi.Input<string>,
@@ -76,10 +88,6 @@ export class Postgres extends pulumi.ComponentResource {
         let serverPort: number;
         let superuser: SecretKeyRef | undefined;
         if (config.mode === "external") {
-            const missing = args.consumers.filter((c) => !config.consumers.includes(c.name)).map((c) => c.name);
-            if (missing.length > 0) {
-                throw new ConfigError([`cdm:postgresExternalPasswords: no password for consumer(s) ${missing.join(", ")}`]);
-            }
             host = config.host;
             serverPort = config.port;
             sslMode = config.sslMode;

@@ -1,0 +1,136 @@
+/**
+ * Rules every stack must keep, checked on both sample stacks: the security baseline, secrets
+ * only in Secrets, naming conventions, schema validity and tenant isolation.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { baselineViolations } from "../../components/k8s/security";
+import { securityExceptionAnnotation } from "../../components/k8s/pod";
+import { validateKubeObject } from "../../tools/k8s-schema";
+import { Evaluation } from "../../tools/mock-engine";
+import { isKubeObject, kubeObjects } from "../../tools/render";
+import { evaluateProvider, evaluateTenant, podTemplates } from "../support/stacks";
+
+const stacks: Record<string, Evaluation> = {};
+
+beforeAll(async () => {
+    stacks.provider = await evaluateProvider();
+    stacks.acme = await evaluateTenant();
+    stacks.globex = await evaluateTenant({ "cdm:tenantId": "globex", "cdm:wireguardCidr": "10.9.0.0/16" });
+});
+
+const names = ["provider", "acme", "globex"];
+
+describe.each(names)("stack %s", (name) => {
+    const stack = () => stacks[name];
+
+    it("renders objects the Kubernetes API schemas accept", async () => {
+        const objects = kubeObjects(stack().resources);
+        expect(objects.length).toBeGreaterThan(10);
+        const problems = (await Promise.all(objects.map(validateKubeObject))).flat();
+        expect(problems).toEqual([]);
+    });
+
+    it("never renders two objects of the same kind, namespace and name", () => {
+        const keys = kubeObjects(stack().resources).map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
+        expect(new Set(keys).size).toBe(keys.length);
+    });
+
+    it("runs every pod under the security baseline, with exceptions only where annotated", () => {
+        const templates = podTemplates(stack());
+        expect(templates.length).toBeGreaterThan(0);
+        for (const { kind, name: objectName, template } of templates) {
+            expect(template.metadata?.annotations?.[securityExceptionAnnotation], `${kind} ${objectName}`).toBeUndefined();
+            const violations = baselineViolations(template.spec).filter(
+                // Jobs run to completion; readiness and liveness do not apply to them.
+                (v) => !(kind === "Job" && /has no (readiness|liveness) probe$/.test(v)),
+            );
+            expect(violations, `${kind} ${objectName}`).toEqual([]);
+        }
+    });
+
+    it("keeps credentials out of ConfigMaps, env literals and every non-Secret object", () => {
+        for (const r of stack().resources.filter(isKubeObject)) {
+            if (r.inputs.kind === "Secret") continue;
+            expect(r.secretPaths, `${r.inputs.kind} ${r.inputs.metadata.name}`).toEqual([]);
+        }
+        for (const { template } of podTemplates(stack())) {
+            for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+                for (const env of c.env ?? []) {
+                    if (/(PASSWORD|SECRET|TOKEN|KEY|CREDENTIALS?)$/i.test(env.name)) {
+                        expect(env.valueFrom?.secretKeyRef, `${c.name} ${env.name}`).toBeDefined();
+                    }
+                }
+            }
+        }
+    });
+
+    it("marks every value of every Secret as a Pulumi secret", () => {
+        const secrets = stack().resources.filter((r) => r.inputs?.kind === "Secret");
+        expect(secrets.length).toBeGreaterThan(0);
+        for (const s of secrets) {
+            expect(s.secretPaths, s.name).toEqual(["stringData"]);
+            expect(Object.values(s.inputs.stringData).every((v) => v === "<<secret>>"), s.name).toBe(true);
+        }
+    });
+
+    it("names children after their parent and uses three-part component tokens", () => {
+        const byUrn = new Map(stack().resources.map((r) => [r.urn, r]));
+        for (const r of stack().resources) {
+            if (!r.custom) expect(r.type).toMatch(/^cdm:[a-z0-9-]+:[A-Z][A-Za-z]+$/);
+            const parent = r.parent ? byUrn.get(r.parent) : undefined;
+            if (parent) expect(r.name.startsWith(`${parent.name}-`), `${r.name} under ${parent.name}`).toBe(true);
+            else expect(["cdm:stack:ProviderStack", "cdm:stack:TenantStack"]).toContain(r.type);
+        }
+    });
+
+    it("denies all traffic by default and allows DNS", () => {
+        const policies = stack().resources.filter((r) => r.inputs?.kind === "NetworkPolicy").map((r) => r.inputs);
+        expect(policies.find((p) => p.metadata.name === "default-deny")?.spec).toEqual({
+            podSelector: {},
+            policyTypes: ["Ingress", "Egress"],
+        });
+        expect(policies.find((p) => p.metadata.name === "allow-dns")?.spec.policyTypes).toEqual(["Egress"]);
+        // Every other policy selects the pods of one application.
+        for (const p of policies.filter((p) => !["default-deny", "allow-dns"].includes(p.metadata.name))) {
+            expect(Object.keys(p.spec.podSelector.matchLabels)).toContain("app.kubernetes.io/name");
+        }
+    });
+
+    it("labels every object with the recommended labels", () => {
+        for (const o of kubeObjects(stack().resources)) {
+            expect(o.metadata.labels?.["app.kubernetes.io/managed-by"], `${o.kind} ${o.metadata.name}`).toBe("pulumi");
+            expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${o.kind} ${o.metadata.name}`).toBe(
+                name === "provider" ? "cdm-provider" : `cdm-tenant-${name}`,
+            );
+        }
+    });
+});
+
+describe("tenant isolation", () => {
+    it("keeps each tenant's objects in its own namespace", () => {
+        for (const tenant of ["acme", "globex"]) {
+            const namespaces = new Set(
+                kubeObjects(stacks[tenant].resources).map((o) => (o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace)),
+            );
+            expect([...namespaces]).toEqual([`cdm-tenant-${tenant}`]);
+        }
+    });
+
+    it("lets no policy admit traffic from another tenant's namespace", () => {
+        for (const tenant of ["acme", "globex"]) {
+            const peers = kubeObjects(stacks[tenant].resources)
+                .filter((o) => o.kind === "NetworkPolicy")
+                .flatMap((o: any) => [...(o.spec.ingress ?? []).flatMap((r: any) => r.from ?? [])]);
+            const namespaces = peers.map((p: any) => p.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"]);
+            expect(namespaces.filter((n: string | undefined) => n !== undefined)).toEqual([]);
+        }
+    });
+
+    it("generates separate credentials for each tenant", () => {
+        const passwords = (e: Evaluation) => e.resources.filter((r) => r.type.startsWith("random:")).map((r) => r.name);
+        const acme = passwords(stacks.acme);
+        const globex = passwords(stacks.globex);
+        expect(acme.every((n) => n.startsWith("tenant-acme-"))).toBe(true);
+        expect(globex.every((n) => n.startsWith("tenant-globex-"))).toBe(true);
+    });
+});

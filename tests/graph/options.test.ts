@@ -1,0 +1,105 @@
+/** Stack settings that change the graph: kubeconfig, skipAwait, mirrors, storage, external PostgreSQL. */
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../components/config/validate";
+import { runProgram } from "../../components/program";
+import { evaluateStack } from "../../tools/mock-engine";
+import { mergeStackConfig } from "../../tools/stack-config";
+import { evaluateProvider, evaluateTenant, find, kubeObject, ofType, sampleConfig } from "../support/stacks";
+
+describe("stack options", () => {
+    it("uses an explicit Kubernetes provider for a secret kubeconfig, for every object", async () => {
+        const stack = await evaluateProvider({ "cdm:kubeconfig": "apiVersion: v1\nkind: Config" }, ["cdm:kubeconfig"]);
+        const provider = find(stack, "pulumi:providers:kubernetes", "provider-kubernetes");
+        expect(provider.secretPaths).toEqual(["kubeconfig"]);
+        expect(provider.inputs.enableServerSideApply).toBe("true");
+        const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
+        expect(objects.length).toBe(13);
+        expect(stack.resources.every((r) => !r.type.startsWith("kubernetes:") || r.provider?.startsWith(provider.urn))).toBe(true);
+    });
+
+    it("uses the ambient kubeconfig otherwise", async () => {
+        const stack = await evaluateProvider();
+        expect(ofType(stack, "pulumi:providers:kubernetes")).toEqual([]);
+    });
+
+    it("marks every object skipAwait for API servers without nodes", async () => {
+        const stack = await evaluateTenant({ "cdm:skipAwait": true });
+        const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
+        for (const r of objects) {
+            expect(r.inputs.metadata.annotations?.["pulumi.com/skipAwait"], r.name).toBe("true");
+        }
+    });
+
+    it("pulls from a mirror and uses the storage class", async () => {
+        const stack = await evaluateTenant({ "cdm:imageRegistryMirror": "mirror.example.com", "cdm:storageClassName": "fast-ssd" });
+        const sts = kubeObject(stack, "StatefulSet", "postgres");
+        expect(sts.spec.template.spec.containers[0].image).toBe("mirror.example.com/library/postgres:17.6-alpine3.22");
+        expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe("fast-ssd");
+    });
+
+    it("connects to an external PostgreSQL without running one", async () => {
+        const passwords = { thingsboard: "a", hawkbit: "b", keycloak: "c", bridge: "d" };
+        const stack = await evaluateTenant(
+            {
+                "cdm:postgresMode": "external",
+                "cdm:postgresExternalHost": "db.example.com",
+                "cdm:postgresExternalPasswords": JSON.stringify(passwords),
+            },
+            ["cdm:postgresExternalPasswords"],
+        );
+        expect(ofType(stack, "kubernetes:apps/v1:StatefulSet")).toEqual([]);
+        expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
+        expect(ofType(stack, "random:index/randomPassword:RandomPassword")).toEqual([]);
+        const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");
+        expect(secret.rawInputs.stringData.secret).toEqual({
+            host: "db.example.com",
+            port: "5432",
+            database: "hawkbit",
+            username: "hawkbit",
+            password: "b",
+            sslmode: "verify-full",
+            "jdbc-url": "jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=verify-full",
+        });
+    });
+
+    it("refuses an external server without a password for every consumer", async () => {
+        const config = mergeStackConfig("tenant", {
+            ...sampleConfig("tenant"),
+            "cdm:postgresMode": "external",
+            "cdm:postgresExternalHost": "db.example.com",
+            "cdm:postgresExternalPasswords": '{"thingsboard":"a"}',
+        });
+        let refusal: unknown;
+        const stack = await evaluateStack({
+            stack: "tenant",
+            config: { values: config.values, secretKeys: ["cdm:postgresExternalPasswords"] },
+            program: () => {
+                try {
+                    return runProgram();
+                } catch (error) {
+                    refusal = error;
+                    return {};
+                }
+            },
+        });
+        expect(refusal).toBeInstanceOf(ConfigError);
+        expect((refusal as Error).message).toBe(
+            "invalid stack configuration:\n  - cdm:postgresExternalPasswords: no password for consumer(s) hawkbit, keycloak, bridge",
+        );
+        // Refused before the first resource: nothing half-made.
+        expect(stack.resources).toEqual([]);
+    });
+});
+
+describe("program entry point", () => {
+    it("index.ts builds the stack named by cdm:role and exports its outputs", async () => {
+        const config = mergeStackConfig("provider", sampleConfig("provider"));
+        const stack = await evaluateStack({
+            stack: "provider",
+            config: { values: config.values, secretKeys: [] },
+            program: async () => ((await import("../../index.js")) as { default: Record<string, unknown> }).default,
+        });
+        expect(stack.outputs.namespace).toBe("cdm-provider");
+        expect(stack.resources.filter((r) => r.type === "cdm:stack:ProviderStack").map((r) => r.name)).toEqual(["provider"]);
+    });
+});

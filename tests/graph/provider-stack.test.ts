@@ -1,0 +1,77 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { Evaluation } from "../../tools/mock-engine";
+import { countByType } from "../../tools/tree";
+import { evaluateProvider, find, kubeObject, ofType } from "../support/stacks";
+
+let stack: Evaluation;
+
+beforeAll(async () => {
+    stack = await evaluateProvider();
+});
+
+describe("provider stack graph", () => {
+    it("has exactly the expected resources", () => {
+        expect(Object.fromEntries(countByType(stack.resources))).toEqual({
+            "cdm:stack:ProviderStack": 1,
+            "cdm:k8s:StackNamespace": 1,
+            "cdm:postgres:Postgres": 1,
+            "cdm:k8s:Workload": 1,
+            "kubernetes:core/v1:Namespace": 1,
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
+            "kubernetes:core/v1:Secret": 3,
+            "kubernetes:core/v1:ConfigMap": 1,
+            "kubernetes:core/v1:ServiceAccount": 1,
+            "kubernetes:core/v1:Service": 1,
+            "kubernetes:apps/v1:StatefulSet": 1,
+            "kubernetes:batch/v1:Job": 1,
+            "random:index/randomPassword:RandomPassword": 3,
+        });
+    });
+
+    it("exports the namespace and endpoints", () => {
+        expect(stack.outputs).toEqual({
+            role: "provider",
+            namespace: "cdm-provider",
+            endpoints: {
+                identity: "https://auth.cdm.example.com",
+                bridge: "https://api.cdm.example.com",
+                amqp: "amqps://amqp.cdm.example.com:5671",
+                grafana: "https://grafana.cdm.example.com",
+                ca: "https://ca.cdm.example.com",
+            },
+        });
+    });
+
+    it("puts every namespaced object in cdm-provider", () => {
+        const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.inputs.kind !== "Namespace");
+        expect(objects.map((r) => r.inputs.metadata.namespace)).toEqual(objects.map(() => "cdm-provider"));
+    });
+
+    it("has no quota on the provider namespace", () => {
+        expect(ofType(stack, "kubernetes:core/v1:ResourceQuota")).toEqual([]);
+        expect(kubeObject(stack, "Namespace", "cdm-provider").metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    });
+
+    it("gives Keycloak and the provider bridge their own databases", () => {
+        const keycloak = kubeObject(stack, "Secret", "postgres-keycloak");
+        expect(keycloak.stringData).toEqual({
+            host: "<<secret>>",
+            port: "<<secret>>",
+            database: "<<secret>>",
+            username: "<<secret>>",
+            password: "<<secret>>",
+            sslmode: "<<secret>>",
+            "jdbc-url": "<<secret>>",
+        });
+        const raw = find(stack, "kubernetes:core/v1:Secret", "provider-postgres-keycloak-connection").rawInputs.stringData.secret;
+        expect(raw).toEqual({
+            host: "postgres.cdm-provider.svc.cluster.local",
+            port: "5432",
+            database: "keycloak",
+            username: "keycloak",
+            password: "<<known after deploy: generated password of provider-postgres-keycloak-password>>",
+            sslmode: "disable",
+            "jdbc-url": "jdbc:postgresql://postgres.cdm-provider.svc.cluster.local:5432/keycloak?sslmode=disable",
+        });
+    });
+});

@@ -1,0 +1,117 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { Evaluation } from "../../tools/mock-engine";
+import { countByType } from "../../tools/tree";
+import { evaluateTenant, find, kubeObject } from "../support/stacks";
+
+let acme: Evaluation;
+
+beforeAll(async () => {
+    acme = await evaluateTenant();
+});
+
+describe("tenant stack graph", () => {
+    it("has exactly the expected resources", () => {
+        expect(Object.fromEntries(countByType(acme.resources))).toEqual({
+            "cdm:stack:TenantStack": 1,
+            "cdm:k8s:StackNamespace": 1,
+            "cdm:postgres:Postgres": 1,
+            "cdm:k8s:Workload": 1,
+            "pulumi:pulumi:StackReference": 1,
+            "kubernetes:core/v1:Namespace": 1,
+            "kubernetes:core/v1:ResourceQuota": 1,
+            "kubernetes:core/v1:LimitRange": 1,
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
+            "kubernetes:core/v1:Secret": 5,
+            "kubernetes:core/v1:ConfigMap": 1,
+            "kubernetes:core/v1:ServiceAccount": 1,
+            "kubernetes:core/v1:Service": 1,
+            "kubernetes:apps/v1:StatefulSet": 1,
+            "kubernetes:batch/v1:Job": 1,
+            "random:index/randomPassword:RandomPassword": 5,
+        });
+    });
+
+    it("reads the provider stack named in config and re-exports its endpoints", () => {
+        expect(find(acme, "pulumi:pulumi:StackReference", "tenant-acme-provider").inputs).toEqual({
+            name: "organization/cdm/provider",
+        });
+        expect(acme.outputs).toEqual({
+            role: "tenant",
+            tenantId: "acme",
+            namespace: "cdm-tenant-acme",
+            endpoints: {
+                things: "https://things.acme.cdm.example.com",
+                mqtt: "mqtts://mqtt.acme.cdm.example.com:8883",
+                ota: "https://ota.acme.cdm.example.com",
+                identity: "https://auth.acme.cdm.example.com",
+                grafana: "https://grafana.acme.cdm.example.com",
+                metrics: "https://metrics.acme.cdm.example.com",
+                terminal: "wss://terminal.acme.cdm.example.com/terminal",
+                bridge: "https://api.acme.cdm.example.com",
+                vpn: "vpn.acme.cdm.example.com:51820",
+                ca: "https://ca.acme.cdm.example.com",
+            },
+            providerEndpoints: {
+                identity: "https://auth.cdm.example.com",
+                bridge: "https://api.cdm.example.com",
+                amqp: "amqps://amqp.cdm.example.com:5671",
+                grafana: "https://grafana.cdm.example.com",
+                ca: "https://ca.cdm.example.com",
+            },
+        });
+    });
+
+    it("limits the tenant namespace with a quota and default container limits", () => {
+        expect(kubeObject(acme, "ResourceQuota", "quota").spec.hard).toMatchObject({
+            "limits.cpu": "16",
+            "limits.memory": "32Gi",
+            "requests.storage": "200Gi",
+        });
+        expect(kubeObject(acme, "LimitRange", "limits").metadata.namespace).toBe("cdm-tenant-acme");
+        expect(kubeObject(acme, "Namespace", "cdm-tenant-acme").metadata.labels).toMatchObject({
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "cdm-platform.dev/tenant": "acme",
+        });
+    });
+
+    it("provisions one role and database per tenant service, reachable only by that service", () => {
+        const job = kubeObject(acme, "Job", "postgres-provision");
+        const env = job.spec.template.spec.containers[0].env;
+        expect(env).toEqual([
+            { name: "PGHOST", value: "postgres" },
+            { name: "PGPORT", value: "5432" },
+            { name: "PGUSER", value: "postgres" },
+            { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: "postgres-superuser", key: "password" } } },
+            { name: "CDM_DB_PASSWORD_0", valueFrom: { secretKeyRef: { name: "postgres-thingsboard", key: "password" } } },
+            { name: "CDM_DB_PASSWORD_1", valueFrom: { secretKeyRef: { name: "postgres-hawkbit", key: "password" } } },
+            { name: "CDM_DB_PASSWORD_2", valueFrom: { secretKeyRef: { name: "postgres-keycloak", key: "password" } } },
+            { name: "CDM_DB_PASSWORD_3", valueFrom: { secretKeyRef: { name: "postgres-bridge", key: "password" } } },
+        ]);
+        const policy = kubeObject(acme, "NetworkPolicy", "postgres").spec;
+        expect(policy.ingress).toEqual([
+            {
+                from: ["thingsboard", "hawkbit", "keycloak", "bridge", "postgres-provision"].map((app) => ({
+                    podSelector: { matchLabels: { "app.kubernetes.io/name": app } },
+                })),
+                ports: [{ port: 5432, protocol: "TCP" }],
+            },
+        ]);
+        expect(policy.egress).toEqual([]);
+        const script = kubeObject(acme, "ConfigMap", "postgres-provision").data["provision.sql"];
+        expect(script.match(/^\\set role .*$/gm)).toEqual([
+            "\\set role thingsboard",
+            "\\set role hawkbit",
+            "\\set role keycloak",
+            "\\set role bridge",
+        ]);
+    });
+
+    it("keeps the data volume's claim template free of the version label", () => {
+        const claim = kubeObject(acme, "StatefulSet", "postgres").spec.volumeClaimTemplates[0];
+        expect(claim.metadata.labels).toEqual({
+            "app.kubernetes.io/name": "postgres",
+            "app.kubernetes.io/instance": "cdm-tenant-acme-postgres",
+        });
+        expect(claim.spec.resources.requests.storage).toBe("50Gi");
+    });
+});

@@ -1,0 +1,210 @@
+import * as pulumi from "@pulumi/pulumi";
+import { describe, expect, it } from "vitest";
+import { parseProviderConfig } from "../../components/config/provider-config";
+import { mapRawConfig } from "../../components/config/raw-config";
+import { parseTenantConfig } from "../../components/config/tenant-config";
+import { ConfigError } from "../../components/config/validate";
+import { mergeStackConfig } from "../../tools/stack-config";
+import { sampleConfig } from "../support/stacks";
+
+/** The raw config a stack sees: Pulumi.yaml defaults, the sample file, then `changes`. */
+function raw(stack: "provider" | "tenant", changes: Record<string, unknown> = {}, secretKeys: string[] = []) {
+    return mapRawConfig(mergeStackConfig(stack, { ...sampleConfig(stack), ...changes }).values, secretKeys);
+}
+
+function problemsOf(fn: () => unknown): readonly string[] {
+    try {
+        fn();
+    } catch (error) {
+        if (error instanceof ConfigError) return error.problems;
+        throw error;
+    }
+    throw new Error("expected a ConfigError");
+}
+
+function resolve<T>(output: pulumi.Output<T>): Promise<T> {
+    return new Promise((done) => output.apply((v) => done(v)));
+}
+
+describe("provider configuration", () => {
+    it("parses the sample stack", () => {
+        const config = parseProviderConfig(raw("provider"));
+        expect(config).toMatchObject({
+            role: "provider",
+            domain: "cdm.example.com",
+            namespace: "cdm-provider",
+            skipAwait: false,
+            ingress: { className: "nginx", controllerNamespace: "ingress-nginx", tlsIssuer: "letsencrypt" },
+            postgres: { mode: "in-cluster", storageSize: "20Gi" },
+        });
+        expect(config.kubeconfig).toBeUndefined();
+        expect(config.storageClassName).toBeUndefined();
+    });
+
+    it("refuses tenant keys and a wrong role", () => {
+        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:role": "tenant", "cdm:tenantId": "acme" })))).toEqual([
+            'cdm:role: is "tenant", but a provider configuration was requested',
+            "cdm:tenantId: applies to tenant stacks only; remove it from the provider stack",
+        ]);
+    });
+
+    it("refuses a plaintext kubeconfig and accepts a secret one", async () => {
+        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:kubeconfig": "apiVersion: v1" })))).toEqual([
+            "cdm:kubeconfig: holds a credential and must be set with `pulumi config set --secret`",
+        ]);
+        const config = parseProviderConfig(raw("provider", { "cdm:kubeconfig": "apiVersion: v1" }, ["cdm:kubeconfig"]));
+        expect(await pulumi.isSecret(config.kubeconfig!)).toBe(true);
+        expect(await resolve(config.kubeconfig!)).toBe("apiVersion: v1");
+    });
+
+    it("reports every problem at once, naming each key and rule", () => {
+        const error = (() => {
+            try {
+                const values = mergeStackConfig("provider", {
+                    ...sampleConfig("provider"),
+                    "cdm:domain": "Not A Domain",
+                    "cdm:namespace": "Platform_NS",
+                    "cdm:postgresStorageSize": "20GB",
+                    "cdm:postgresMode": "cloud",
+                }).values;
+                // The CLI checks declared types first; the program checks again for other callers.
+                parseProviderConfig(mapRawConfig({ ...values, "cdm:skipAwait": "yes" }));
+            } catch (e) {
+                return e as ConfigError;
+            }
+            throw new Error("no error");
+        })();
+        expect(error.message).toBe(
+            [
+                "invalid stack configuration:",
+                '  - cdm:domain: "Not A Domain" is not a lower-case DNS name such as cdm.example.com',
+                '  - cdm:namespace: "Platform_NS" is not a DNS label (a-z, 0-9, \'-\', at most 63 characters)',
+                '  - cdm:skipAwait: "yes" is not a boolean (true or false)',
+                '  - cdm:postgresMode: "cloud" is not one of in-cluster, external',
+                '  - cdm:postgresStorageSize: "20GB" is not a Kubernetes quantity such as 500m, 4 or 10Gi',
+            ].join("\n"),
+        );
+    });
+
+    it("requires the role", () => {
+        expect(problemsOf(() => parseProviderConfig(mapRawConfig({ "cdm:domain": "cdm.example.com" })))[0]).toBe(
+            "cdm:role: is required: set it to `provider` or `tenant`",
+        );
+    });
+});
+
+describe("external PostgreSQL", () => {
+    const external = { "cdm:postgresMode": "external", "cdm:postgresExternalHost": "db.example.com" };
+
+    it("takes per-consumer passwords from a secret JSON object", async () => {
+        const config = parseProviderConfig(
+            raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak":"k-pw","bridge":"b-pw"}' }, [
+                "cdm:postgresExternalPasswords",
+            ]),
+        );
+        if (config.postgres.mode !== "external") throw new Error("expected external mode");
+        expect(config.postgres).toMatchObject({ host: "db.example.com", port: 5432, sslMode: "verify-full", consumers: ["bridge", "keycloak"] });
+        expect(await pulumi.isSecret(config.postgres.passwords)).toBe(true);
+        expect(await resolve(config.postgres.passwords)).toEqual({ keycloak: "k-pw", bridge: "b-pw" });
+    });
+
+    it("refuses missing, plaintext or malformed passwords without echoing them", () => {
+        expect(problemsOf(() => parseProviderConfig(raw("provider", external)))).toEqual([
+            "cdm:postgresExternalPasswords: is required when cdm:postgresMode is external",
+        ]);
+        expect(
+            problemsOf(() => parseProviderConfig(raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak":"hunter2"}' }))),
+        ).toEqual(["cdm:postgresExternalPasswords: holds a credential and must be set with `pulumi config set --secret`"]);
+        const malformed = problemsOf(() =>
+            parseProviderConfig(
+                raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak": hunter2' }, ["cdm:postgresExternalPasswords"]),
+            ),
+        );
+        expect(malformed).toEqual([
+            "cdm:postgresExternalPasswords: is not valid JSON (expected an object of consumer name to password)",
+        ]);
+        expect(malformed.join()).not.toContain("hunter2");
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"Key Cloak":"x","bridge":""}' }, [
+                        "cdm:postgresExternalPasswords",
+                    ]),
+                ),
+            ),
+        ).toEqual([
+            'cdm:postgresExternalPasswords: entries "Key Cloak", "bridge" need a DNS-label name and a non-empty string password',
+        ]);
+    });
+
+    it("refuses an unknown sslmode and a missing host", () => {
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw(
+                        "provider",
+                        { "cdm:postgresMode": "external", "cdm:postgresExternalSslMode": "disable", "cdm:postgresExternalPasswords": "{}" },
+                        ["cdm:postgresExternalPasswords"],
+                    ),
+                ),
+            ),
+        ).toEqual([
+            "cdm:postgresExternalHost: is required when cdm:postgresMode is external",
+            'cdm:postgresExternalSslMode: "disable" is not one of require, verify-ca, verify-full',
+        ]);
+    });
+});
+
+describe("tenant configuration", () => {
+    it("parses the sample stack", () => {
+        const config = parseTenantConfig(raw("tenant"));
+        expect(config).toMatchObject({
+            role: "tenant",
+            tenantId: "acme",
+            displayName: "ACME Corporation",
+            namespace: "cdm-tenant-acme",
+            providerStack: "organization/cdm/provider",
+            wireguard: { cidr: { network: "10.8.0.0", prefixLength: 16 }, port: 51820 },
+            quota: { cpu: "16", memory: "32Gi", storage: "200Gi" },
+        });
+    });
+
+    it("refuses a tenant id that is not a DNS label, once", () => {
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:tenantId": "ACME_Corp" })))).toEqual([
+            'cdm:tenantId: "ACME_Corp" is not a DNS label of at most 40 characters (lower-case letters, digits and \'-\', starting and ending with a letter or digit)',
+        ]);
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:tenantId": "a".repeat(41) })))).toHaveLength(1);
+    });
+
+    it("refuses a CIDR that does not parse or leaves no room", () => {
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0/16" })))).toEqual([
+            'cdm:wireguardCidr: "10.8.0/16" is not an IPv4 CIDR such as 10.8.0.0/16',
+        ]);
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0.0/31" })))).toEqual([
+            'cdm:wireguardCidr: prefix /31 of "10.8.0.0/31" is outside /8../30',
+        ]);
+    });
+
+    it("requires a fully qualified provider stack reference", () => {
+        const missing = { ...sampleConfig("tenant") };
+        delete missing["cdm:providerStack"];
+        const values = mergeStackConfig("tenant", missing).values;
+        expect(problemsOf(() => parseTenantConfig(mapRawConfig(values)))).toEqual([
+            "cdm:providerStack: is required for a tenant stack: the provider stack's name, <org>/cdm/<stack>",
+        ]);
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:providerStack": "provider" })))).toEqual([
+            'cdm:providerStack: "provider" is not a fully qualified stack name <org>/<project>/<stack>',
+        ]);
+    });
+
+    it("refuses a port out of range and a bad quota", () => {
+        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardPort": "70000", "cdm:quotaMemory": "lots" })))).toEqual([
+            'cdm:wireguardPort: "70000" is not an integer in 1..65535',
+            'cdm:quotaMemory: "lots" is not a Kubernetes quantity such as 500m, 4 or 10Gi',
+        ]);
+    });
+
+    it("uses the tenant id when there is no display name", () => {
+        expect(parseTenantConfig(raw("tenant", { "cdm:tenantDisplayName": "" })).displayName).toBe("acme");
+    });
+});

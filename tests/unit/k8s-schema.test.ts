@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { modelClassName, validateKubeObject } from "../../tools/k8s-schema";
+
+describe("Kubernetes schema validation", () => {
+    it("maps apiVersion and kind to the schema model", () => {
+        expect(modelClassName("apps/v1", "Deployment")).toBe("V1Deployment");
+        expect(modelClassName("v1", "Secret")).toBe("V1Secret");
+        expect(modelClassName("autoscaling/v2", "HorizontalPodAutoscaler")).toBe("V2HorizontalPodAutoscaler");
+    });
+
+    it("accepts a valid object", async () => {
+        expect(
+            await validateKubeObject({
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "web" },
+                spec: { selector: { app: "web" }, ports: [{ name: "http", port: 80, targetPort: "http" }] },
+            }),
+        ).toEqual([]);
+    });
+
+    it("reports wrong types, unknown fields and unknown kinds", async () => {
+        expect(
+            await validateKubeObject({
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "web" },
+                spec: { ports: [{ port: "eighty" }] },
+            }),
+        ).toEqual(["Service web: data/spec/ports/0/port must be integer"]);
+        expect(
+            await validateKubeObject({
+                apiVersion: "apps/v1",
+                kind: "Deployment",
+                metadata: { name: "web" },
+                spec: {
+                    selector: { matchLabels: { app: "web" } },
+                    template: {
+                        spec: {
+                            containers: [{ name: "web", image: "web:1", securityContext: { readOnlyRootFileSystem: true } }],
+                        },
+                    },
+                },
+            }),
+        ).toEqual(["Deployment web: unknown field spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem"]);
+        expect(await validateKubeObject({ apiVersion: "v1", kind: "Widget", metadata: { name: "w" } })).toEqual([
+            "Widget w: v1 Widget is not a Kubernetes API type",
+        ]);
+    });
+});

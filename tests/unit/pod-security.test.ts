@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { buildContainer, buildEnv, buildPodSpec, buildProbe, ContainerSpec, podAnnotations } from "../../components/k8s/pod";
+import { baselineViolations, containerSecurityContext } from "../../components/k8s/security";
+
+const probe = { http: { path: "/health", port: 8080 } };
+const web: ContainerSpec = {
+    name: "web",
+    image: "registry.example.com/web:1.2.3",
+    ports: [{ name: "http", port: 8080 }],
+    resources: { cpu: "100m", memory: "128Mi", cpuLimit: "1", memoryLimit: "256Mi" },
+    readiness: probe,
+    liveness: probe,
+};
+
+describe("pod builder", () => {
+    it("applies the restricted baseline by default", () => {
+        const spec = buildPodSpec({ containers: [web] });
+        expect(spec.automountServiceAccountToken).toBe(false);
+        expect(spec.enableServiceLinks).toBe(false);
+        expect(spec.securityContext).toEqual({
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            fsGroup: 65532,
+            fsGroupChangePolicy: "OnRootMismatch",
+            seccompProfile: { type: "RuntimeDefault" },
+        });
+        expect(spec.containers[0].securityContext).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"] },
+            seccompProfile: { type: "RuntimeDefault" },
+        });
+        expect(baselineViolations(spec)).toEqual([]);
+    });
+
+    it("renders resources, probes, ports and scratch volumes", () => {
+        const spec = buildPodSpec({ containers: [{ ...web, scratch: ["/tmp", "/var/cache/app"] }] });
+        const c = spec.containers[0];
+        expect(c.resources).toEqual({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "256Mi" } });
+        expect(c.readinessProbe).toEqual({
+            httpGet: { path: "/health", port: 8080, scheme: "HTTP" },
+            initialDelaySeconds: 0,
+            periodSeconds: 10,
+            timeoutSeconds: 3,
+            failureThreshold: 3,
+        });
+        expect(c.ports).toEqual([{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+        expect(c.volumeMounts).toEqual([
+            { name: "scratch-web-tmp", mountPath: "/tmp" },
+            { name: "scratch-web-var-cache-app", mountPath: "/var/cache/app" },
+        ]);
+        expect(spec.volumes).toEqual([
+            { name: "scratch-web-tmp", emptyDir: { sizeLimit: "256Mi" } },
+            { name: "scratch-web-var-cache-app", emptyDir: { sizeLimit: "256Mi" } },
+        ]);
+    });
+
+    it("makes an exception explicit: only what it names, with its reason annotated", () => {
+        const args = {
+            containers: [web],
+            exception: { reason: "WireGuard configures its interface", addCapabilities: ["NET_ADMIN"] },
+        };
+        const spec = buildPodSpec(args);
+        expect(spec.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["NET_ADMIN"] });
+        expect(podAnnotations(args)).toEqual({ "cdm-platform.dev/security-exception": "WireGuard configures its interface" });
+        expect(baselineViolations(spec, args.exception)).toEqual([]);
+        expect(baselineViolations(spec)).toEqual(["container web adds capability NET_ADMIN"]);
+        expect(() => buildPodSpec({ containers: [web], exception: { reason: " " } })).toThrow("a security exception needs a reason");
+    });
+
+    it("requires probes on long-running containers but not on jobs", () => {
+        const bare = { ...web, readiness: undefined, liveness: undefined };
+        expect(() => buildPodSpec({ containers: [bare] })).toThrow("container web needs readiness and liveness probes");
+        expect(buildPodSpec({ containers: [bare], restartPolicy: "OnFailure" }).restartPolicy).toBe("OnFailure");
+    });
+
+    it("takes credentials only from Secrets", () => {
+        expect(buildEnv("web", { DB_PASSWORD: { secret: "db", key: "password" }, LOG_LEVEL: "info" })).toEqual([
+            { name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } },
+            { name: "LOG_LEVEL", value: "info" },
+        ]);
+        for (const name of ["DB_PASSWORD", "API_TOKEN", "CLIENT_SECRET", "SIGNING_PRIVATE_KEY", "AWS_CREDENTIALS"]) {
+            expect(() => buildEnv("web", { [name]: "hunter2" })).toThrow(
+                `env ${name} of container web holds a credential: pass it as a Secret reference`,
+            );
+        }
+        expect(buildEnv("web", { TOKEN_TTL: "30s" })).toEqual([{ name: "TOKEN_TTL", value: "30s" }]);
+    });
+
+    it("needs exactly one probe handler", () => {
+        expect(() => buildProbe({})).toThrow("a probe needs exactly one of http, tcp or exec");
+        expect(() => buildProbe({ tcp: { port: 1 }, exec: ["true"] })).toThrow("a probe needs exactly one of http, tcp or exec");
+        expect(buildProbe({ exec: ["pg_isready"], failureThreshold: 6 })).toMatchObject({
+            exec: { command: ["pg_isready"] },
+            failureThreshold: 6,
+        });
+    });
+
+    it("allows a writable root filesystem only by exception", () => {
+        expect(containerSecurityContext({ reason: "legacy", writableRootFilesystem: true }).readOnlyRootFilesystem).toBe(false);
+        expect(buildContainer(web).securityContext.readOnlyRootFilesystem).toBe(true);
+    });
+});
+
+describe("baseline checker", () => {
+    const good = () => structuredClone(buildPodSpec({ containers: [web] })) as Record<string, any>;
+
+    it.each<[string, (pod: Record<string, any>) => void, string]>([
+        ["host network", (p) => (p.hostNetwork = true), "pod sets hostNetwork"],
+        ["service account token", (p) => delete p.automountServiceAccountToken, "pod mounts a service account token"],
+        ["no seccomp", (p) => delete p.securityContext.seccompProfile, "pod has no RuntimeDefault seccomp profile"],
+        ["hostPath volume", (p) => p.volumes.push({ name: "host", hostPath: { path: "/" } }), "volume host is of type hostPath"],
+        ["root", (p) => (p.containers[0].securityContext.runAsUser = 0), "container web runs as uid 0"],
+        [
+            "runAsNonRoot missing",
+            (p) => {
+                delete p.securityContext.runAsNonRoot;
+                delete p.containers[0].securityContext.runAsNonRoot;
+            },
+            "container web may run as root (runAsNonRoot is not true)",
+        ],
+        ["privileged", (p) => (p.containers[0].securityContext.privileged = true), "container web is privileged"],
+        ["escalation", (p) => delete p.containers[0].securityContext.allowPrivilegeEscalation, "container web allows privilege escalation"],
+        ["capabilities kept", (p) => (p.containers[0].securityContext.capabilities.drop = []), "container web does not drop ALL capabilities"],
+        ["writable root", (p) => (p.containers[0].securityContext.readOnlyRootFilesystem = false), "container web has a writable root filesystem"],
+        ["host port", (p) => (p.containers[0].ports[0].hostPort = 80), "container web binds host port 80"],
+        ["no requests", (p) => delete p.containers[0].resources.requests, "container web has no cpu and memory requests"],
+        ["no memory limit", (p) => delete p.containers[0].resources.limits.memory, "container web has no memory limit"],
+        ["no cpu limit", (p) => delete p.containers[0].resources.limits.cpu, "container web has no cpu limit"],
+        ["no readiness", (p) => delete p.containers[0].readinessProbe, "container web has no readiness probe"],
+        ["no liveness", (p) => delete p.containers[0].livenessProbe, "container web has no liveness probe"],
+    ])("reports %s", (_, mutate, message) => {
+        const pod = good();
+        mutate(pod);
+        expect(baselineViolations(pod)).toEqual([message]);
+    });
+});
