@@ -5,6 +5,7 @@
  * evaluate stacks through this one module.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { generateKeyPairSync } from "node:crypto";
 import { runProgram } from "../components/program";
 import { StackConfigValues } from "./stack-config";
 
@@ -36,8 +37,11 @@ export interface Evaluation {
 /** Stands in for a secret value in recorded inputs, plans and logs. */
 export const secretMarker = "<<secret>>";
 
-/** Prefix of values that only exist after deployment (generated passwords, keys, ids). */
-export const deployTimePrefix = "<<known after deploy:";
+/** Stands in for a value that only exists after deployment (keys, certificates, ids). */
+export const unknownMarker = "<<known after deploy>>";
+
+/** The mock provider's value for a generated password: marked, never a made-up secret. */
+export const generatedMarker = "<<generated at deploy>>";
 
 /** The SDK's marker for a secret value in serialized properties. */
 const specialSigKey = "4dabf18193072939515e22adb298388d";
@@ -47,9 +51,17 @@ function isSecretWrapper(value: unknown): value is { value: unknown } {
     return typeof value === "object" && value !== null && (value as any)[specialSigKey] === specialSecretSig;
 }
 
+/** The SDK's unknown value (a computed value during preview). */
+function isUnknown(value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as any).__pulumiUnknown === true;
+}
+
 /** Walks deserialized inputs, replacing secrets with the marker and listing their paths. */
 export function redactSecrets(value: unknown, path = "", found: string[] = []): { redacted: any; raw: any; paths: string[] } {
     const walk = (v: unknown, p: string, inSecret: boolean): { redacted: any; raw: any } => {
+        if (isUnknown(v)) {
+            return { redacted: inSecret ? secretMarker : unknownMarker, raw: unknownMarker };
+        }
         if (isSecretWrapper(v)) {
             found.push(p);
             const inner = walk(v.value, p, true);
@@ -73,15 +85,32 @@ export function redactSecrets(value: unknown, path = "", found: string[] = []): 
     return { redacted, raw, paths: found };
 }
 
-/** Outputs the mock provider computes for resource types whose values only exist after deployment. */
-function computedState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
-    const later = (what: string) => `${deployTimePrefix} ${what} of ${name}>>`;
+/**
+ * What the mock provider returns for a resource. Outputs a provider computes are left out, so in
+ * this preview they are unknown exactly as in `pulumi preview`, with two exceptions: a generated
+ * password is a marked placeholder (opaque, never parsed), and a private key's public half is a
+ * real but throwaway key, because the program derives public configuration (a JWK) from it.
+ * The private half stays unknown: the plan never holds a made-up secret.
+ */
+export function providerState(type: string, inputs: Record<string, any>): Record<string, any> {
     switch (type) {
         case "random:index/randomPassword:RandomPassword":
-            return { ...inputs, result: later("generated password") };
+            return { ...inputs, result: generatedMarker };
+        case "tls:index/privateKey:PrivateKey":
+            return { ...inputs, publicKeyPem: throwawayPublicKey(inputs.algorithm, inputs.ecdsaCurve) };
         default:
             return inputs;
     }
+}
+
+function throwawayPublicKey(algorithm: string, curve?: string): string {
+    const { publicKey } =
+        algorithm === "ECDSA"
+            ? generateKeyPairSync("ec", { namedCurve: { P256: "P-256", P384: "P-384", P521: "P-521" }[curve ?? "P224"] ?? "P-256" })
+            : algorithm === "ED25519"
+              ? generateKeyPairSync("ed25519")
+              : generateKeyPairSync("rsa", { modulusLength: 2048 });
+    return publicKey.export({ format: "pem", type: "spki" }).toString();
 }
 
 /** Options for evaluating one stack. */
@@ -119,7 +148,7 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
                     }
                     return { id: args.inputs.name, state: { name: args.inputs.name, outputs, secretOutputNames: [] } };
                 }
-                return { id: args.custom ? `${args.name}-id` : undefined, state: computedState(args.type, args.name, args.inputs) };
+                return { id: args.custom ? `${args.name}-id` : undefined, state: providerState(args.type, args.inputs) };
             },
             call(args) {
                 throw new Error(`unexpected provider function call ${args.token} under the mock engine`);
@@ -127,8 +156,8 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         },
         "cdm",
         options.stack,
-        // Not a dry run: every value is known, so every apply runs and the plan shows it.
-        false,
+        // A preview, as `pulumi preview` runs it: values only a deployment knows stay unknown.
+        true,
         "organization",
     );
     // The mock monitor does not tell newResource the parent; capture it at registration.
@@ -155,9 +184,19 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
     return { stack: options.stack, resources, outputs: outputs as Record<string, unknown> };
 }
 
-/** Resolves an Output to its value (secrets unwrapped). */
-function resolve<T>(output: pulumi.Output<T>): Promise<T> {
-    return new Promise((done) => output.apply((v) => done(v)));
+/**
+ * Resolves an Output to its value, secrets unwrapped and unknown parts replaced by the marker
+ * (`apply` would never run for an unknown value; the SDK's own `promise(withUnknowns)` does).
+ */
+async function resolve<T>(output: pulumi.Output<T>): Promise<unknown> {
+    const value = await (output as unknown as { promise(withUnknowns: boolean): Promise<unknown> }).promise(true);
+    const replace = (v: unknown): unknown => {
+        if (isUnknown(v)) return unknownMarker;
+        if (Array.isArray(v)) return v.map(replace);
+        if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replace(x)]));
+        return v;
+    };
+    return replace(value);
 }
 
 /** Waits until the runtime has no registration in flight (the SDK's own shutdown barrier). */

@@ -26,11 +26,10 @@ export function createCredentialSecret(
     opts: pulumi.CustomResourceOptions,
 ): { secret: k8s.core.v1.Secret; ref: (key: string) => SecretKeyRef } {
     const keys = Object.keys(data);
-    const secret = new k8s.core.v1.Secret(
-        name,
-        { metadata, type: "Opaque", stringData: pulumi.secret(pulumi.output(data) as pulumi.Output<Record<string, string>>) },
-        opts,
-    );
+    // Each value is its own secret, so one value known only after deployment (a generated
+    // password) leaves the others visible as keys in a preview.
+    const stringData = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, pulumi.secret(value)]));
+    const secret = new k8s.core.v1.Secret(name, { metadata, type: "Opaque", stringData }, opts);
     const ref = (key: string): SecretKeyRef => {
         if (!keys.includes(key)) {
             throw new Error(`Secret ${metadata.name} has no key ${key} (it has ${keys.join(", ")})`);

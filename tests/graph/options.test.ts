@@ -51,14 +51,16 @@ describe("stack options", () => {
         expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
         expect(ofType(stack, "random:index/randomPassword:RandomPassword")).toEqual([]);
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");
-        expect(secret.rawInputs.stringData.secret).toEqual({
-            host: "db.example.com",
-            port: "5432",
-            database: "hawkbit",
-            username: "hawkbit",
-            password: "b",
-            sslmode: "verify-full",
-            "jdbc-url": "jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=verify-full",
+        expect(secret.rawInputs.stringData).toEqual({
+            secret: {
+                host: "db.example.com",
+                port: "5432",
+                database: "hawkbit",
+                username: "hawkbit",
+                password: "b",
+                sslmode: "verify-full",
+                "jdbc-url": "jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=verify-full",
+            },
         });
     });
 

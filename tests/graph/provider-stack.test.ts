@@ -63,15 +63,17 @@ describe("provider stack graph", () => {
             sslmode: "<<secret>>",
             "jdbc-url": "<<secret>>",
         });
-        const raw = find(stack, "kubernetes:core/v1:Secret", "provider-postgres-keycloak-connection").rawInputs.stringData.secret;
+        const raw = find(stack, "kubernetes:core/v1:Secret", "provider-postgres-keycloak-connection").rawInputs.stringData;
         expect(raw).toEqual({
-            host: "postgres.cdm-provider.svc.cluster.local",
-            port: "5432",
-            database: "keycloak",
-            username: "keycloak",
-            password: "<<known after deploy: generated password of provider-postgres-keycloak-password>>",
-            sslmode: "disable",
-            "jdbc-url": "jdbc:postgresql://postgres.cdm-provider.svc.cluster.local:5432/keycloak?sslmode=disable",
+            secret: {
+                host: "postgres.cdm-provider.svc.cluster.local",
+                port: "5432",
+                database: "keycloak",
+                username: "keycloak",
+                password: "<<generated at deploy>>",
+                sslmode: "disable",
+                "jdbc-url": "jdbc:postgresql://postgres.cdm-provider.svc.cluster.local:5432/keycloak?sslmode=disable",
+            },
         });
     });
 });
