@@ -4,7 +4,7 @@ import { loadProviderConfig } from "./config/provider-config";
 import { pulumiRawConfig } from "./config/raw-config";
 import { loadTenantConfig } from "./config/tenant-config";
 import { Problems } from "./config/validate";
-import { checkExternalPasswords } from "./postgres/postgres";
+import { checkExternalPasswords } from "./postgres/render";
 import { ProviderStack, providerDatabaseConsumers } from "./provider-stack";
 import { TenantStack, tenantDatabaseConsumers } from "./tenant-stack";
 

@@ -29,7 +29,7 @@ export class ProviderStack extends pulumi.ComponentResource {
         super("cdm:stack:ProviderStack", name, {}, opts);
         const { config } = args;
         const provider = kubernetesProvider(name, config, this);
-        const child: pulumi.ComponentResourceOptions = { parent: this, ...(provider ? { provider } : {}) };
+        const child: pulumi.ComponentResourceOptions = { parent: this, provider };
         const { namespace, context } = createStackNamespace(name, config, "cdm-provider", child);
         this.namespace = namespace.name;
         this.endpoints = providerEndpoints(config.domain);
@@ -38,6 +38,6 @@ export class ProviderStack extends pulumi.ComponentResource {
             { context, config: config.postgres, consumers: providerDatabaseConsumers },
             child,
         );
-        this.registerOutputs({ namespace: this.namespace, endpoints: this.endpoints });
+        this.registerOutputs({ namespace: this.namespace, endpoints: this.endpoints, postgres: this.postgres });
     }
 }

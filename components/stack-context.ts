@@ -5,18 +5,16 @@ import { StackContext } from "./k8s/context";
 import { NamespaceQuota, StackNamespace } from "./k8s/namespace";
 
 /**
- * The explicit Kubernetes provider for a stack with `cdm:kubeconfig`; undefined uses the ambient
- * kubeconfig. Parented to the stack component so every child inherits it.
+ * The stack's explicit Kubernetes provider, always created: with `cdm:kubeconfig` it targets that
+ * cluster, without it the ambient kubeconfig. Switching a resource between the default and an
+ * explicit provider would replace it, so adding a kubeconfig later must not change providers.
  */
-export function kubernetesProvider(
-    name: string,
-    config: CommonConfig,
-    parent: pulumi.ComponentResource,
-): k8s.Provider | undefined {
-    if (!config.kubeconfig) {
-        return undefined;
-    }
-    return new k8s.Provider(`${name}-kubernetes`, { kubeconfig: config.kubeconfig, enableServerSideApply: true }, { parent });
+export function kubernetesProvider(name: string, config: CommonConfig, parent: pulumi.ComponentResource): k8s.Provider {
+    return new k8s.Provider(
+        `${name}-kubernetes`,
+        { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), enableServerSideApply: true },
+        { parent },
+    );
 }
 
 /** Creates the stack's namespace and returns the context every service component receives. */
@@ -36,11 +34,13 @@ export function createStackNamespace(
             podSecurity: "restricted",
             quota: tenant?.quota,
             skipAwait: config.skipAwait,
+            protect: config.protectData,
         },
         opts,
     );
     const context: StackContext = {
         namespace: namespace.name,
+        podSecurity: "restricted",
         partOf,
         tenantId: tenant?.id,
         skipAwait: config.skipAwait,

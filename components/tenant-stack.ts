@@ -35,7 +35,7 @@ export class TenantStack extends pulumi.ComponentResource {
         const providerStack = new pulumi.StackReference(`${name}-provider`, { name: config.providerStack }, { parent: this });
         this.providerEndpoints = providerStack.requireOutput("endpoints") as pulumi.Output<ProviderEndpoints>;
         const provider = kubernetesProvider(name, config, this);
-        const child: pulumi.ComponentResourceOptions = { parent: this, ...(provider ? { provider } : {}) };
+        const child: pulumi.ComponentResourceOptions = { parent: this, provider };
         const { namespace, context } = createStackNamespace(name, config, `cdm-tenant-${config.tenantId}`, child, {
             id: config.tenantId,
             quota: config.quota,
@@ -51,6 +51,7 @@ export class TenantStack extends pulumi.ComponentResource {
             namespace: this.namespace,
             endpoints: this.endpoints,
             providerEndpoints: this.providerEndpoints,
+            postgres: this.postgres,
         });
     }
 }

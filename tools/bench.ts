@@ -41,12 +41,12 @@ async function main(): Promise<void> {
     const runs = quick ? 7 : 31;
 
     const provider = loadStackConfig("provider");
-    const providerOutputs = (await evaluateStack({ stack: "provider", config: provider })).outputs;
+    const providerEvaluation = await evaluateStack({ stack: "provider", config: provider });
     const tenant = loadStackConfig("tenant");
     const cases: Record<string, EvaluateOptions> = {
         empty: { stack: "provider", config: provider, program: () => ({}) },
         provider: { stack: "provider", config: provider },
-        tenant: { stack: "tenant", config: tenant, stackOutputs: { [tenant.values["cdm:providerStack"]]: providerOutputs } },
+        tenant: { stack: "tenant", config: tenant, stackOutputs: { [tenant.values["cdm:providerStack"]]: providerEvaluation } },
     };
     const samples: Record<string, number[]> = { empty: [], provider: [], tenant: [] };
     for (const name of Object.keys(cases)) await timeOnce(cases[name]); // warm-up

@@ -55,6 +55,36 @@ export function unknownFields(models: ModelMap, type: string, value: unknown, pa
     });
 }
 
+const dns1123Label = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const labelName = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+const labelValueSyntax = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** Kinds whose names must be DNS labels (RFC 1123), not just subdomains. */
+const labelNamedKinds = ["Namespace", "Service"];
+
+/** Names and labels the API server's own validation refuses (the OpenAPI schemas do not say). */
+export function metadataProblems(object: KubeObject): string[] {
+    const problems: string[] = [];
+    const name = object.metadata?.name ?? "";
+    const nameOk = labelNamedKinds.includes(object.kind)
+        ? name.length <= 63 && dns1123Label.test(name)
+        : name.length <= 253 && dns1123Subdomain.test(name);
+    if (!nameOk) problems.push(`name "${name}" is not a valid ${object.kind} name`);
+    const maps: Record<string, Readonly<Record<string, string>> | undefined> = { label: object.metadata?.labels };
+    const template = (object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template;
+    if (template?.metadata?.labels) maps["pod template label"] = template.metadata.labels;
+    for (const [what, labels] of Object.entries(maps)) {
+        for (const [key, value] of Object.entries(labels ?? {})) {
+            const [prefix, keyName] = key.includes("/") ? key.split("/", 2) : ["", key];
+            const keyOk =
+                keyName.length <= 63 && labelName.test(keyName) && (prefix === "" || (prefix.length <= 253 && dns1123Subdomain.test(prefix)));
+            if (!keyOk) problems.push(`${what} key "${key}" is not a valid label key`);
+            if (value.length > 63 || !labelValueSyntax.test(value)) problems.push(`${what} ${key} value "${value}" is not a valid label value`);
+        }
+    }
+    return problems;
+}
+
 /** Problems with one object; an empty list means the API server's schema accepts it. */
 export async function validateKubeObject(object: KubeObject): Promise<string[]> {
     const [group, version] = object.apiVersion.includes("/") ? object.apiVersion.split("/") : ["", object.apiVersion];
@@ -69,7 +99,7 @@ export async function validateKubeObject(object: KubeObject): Promise<string[]> 
     if (!Model) {
         return [`${where}: ${object.apiVersion} ${object.kind} is not a Kubernetes API type`];
     }
-    const problems: string[] = [];
+    const problems: string[] = metadataProblems(object).map((p) => `${where}: ${p}`);
     try {
         new Model(object).validate();
     } catch (error) {

@@ -16,6 +16,8 @@ export interface RecordedResource {
     readonly name: string;
     /** URN of the parent resource, undefined for top-level resources. */
     readonly parent?: string;
+    /** Whether the resource is protected from deletion (resource option `protect`). */
+    readonly protect: boolean;
     readonly custom: boolean;
     /** Reference (`<urn>::<id>`) of the explicit provider, when the resource has one. */
     readonly provider?: string;
@@ -31,7 +33,17 @@ export interface RecordedResource {
 export interface Evaluation {
     readonly stack: string;
     readonly resources: readonly RecordedResource[];
+    /** Stack outputs, secrets included in the clear (for StackReferences between evaluations). */
     readonly outputs: Record<string, unknown>;
+    /** Names of the outputs that are secret. */
+    readonly secretOutputs: readonly string[];
+}
+
+/** Stack outputs with every secret output replaced by the marker, for printing. */
+export function printableOutputs(evaluation: Pick<Evaluation, "outputs" | "secretOutputs">): Record<string, unknown> {
+    return Object.fromEntries(
+        Object.entries(evaluation.outputs).map(([k, v]) => [k, evaluation.secretOutputs.includes(k) ? secretMarker : v]),
+    );
 }
 
 /** Stands in for a secret value in recorded inputs, plans and logs. */
@@ -118,16 +130,16 @@ export interface EvaluateOptions {
     /** Stack name, as in Pulumi.<stack>.yaml. */
     readonly stack: string;
     readonly config: StackConfigValues;
-    /** Outputs of other stacks, by fully qualified name, for StackReferences. */
-    readonly stackOutputs?: Readonly<Record<string, Record<string, unknown>>>;
+    /** Other stacks' evaluations, by fully qualified name, for StackReferences. */
+    readonly stackOutputs?: Readonly<Record<string, Pick<Evaluation, "outputs" | "secretOutputs">>>;
     /** The program; defaults to the real one (components/program.ts). */
     readonly program?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 /** Evaluates a stack under mocks and returns what it registered and exported. */
 export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
-    const records = new Map<string, Omit<RecordedResource, "urn" | "parent">>();
-    const parents = new Map<string, { urn: string; parent?: string }>();
+    const records = new Map<string, Omit<RecordedResource, "urn" | "parent" | "protect">>();
+    const parents = new Map<string, { urn: string; parent?: string; protect: boolean }>();
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
@@ -142,11 +154,16 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
                     secretPaths: paths,
                 });
                 if (args.type === "pulumi:pulumi:StackReference") {
-                    const outputs = options.stackOutputs?.[args.inputs.name];
-                    if (!outputs) {
+                    const referenced = options.stackOutputs?.[args.inputs.name];
+                    if (!referenced) {
                         throw new Error(`stack reference ${args.inputs.name}: no such stack was evaluated`);
                     }
-                    return { id: args.inputs.name, state: { name: args.inputs.name, outputs, secretOutputNames: [] } };
+                    const state = {
+                        name: args.inputs.name,
+                        outputs: referenced.outputs,
+                        secretOutputNames: [...referenced.secretOutputs],
+                    };
+                    return { id: args.inputs.name, state };
                 }
                 return { id: args.custom ? `${args.name}-id` : undefined, state: providerState(args.type, args.inputs) };
             },
@@ -160,28 +177,34 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         true,
         "organization",
     );
-    // The mock monitor does not tell newResource the parent; capture it at registration.
+    // The mock monitor does not tell newResource the parent or options; capture them at registration.
     // StackReferences are reads, not registrations, so both calls are wrapped.
     const monitor = pulumi.runtime.getMonitor() as any;
     for (const method of ["registerResource", "readResource"]) {
         const original = monitor[method].bind(monitor);
         monitor[method] = (req: any, callback: any) => {
             const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
-            parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined });
+            const protect = typeof req.getProtect === "function" && req.getProtect() === true;
+            parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined, protect });
             return original(req, callback);
         };
     }
     pulumi.runtime.setAllConfig(options.config.values, options.config.secretKeys);
-    let outputs: unknown;
+    const outputs: Record<string, unknown> = {};
+    const secretOutputs: string[] = [];
     try {
         const exported = await (options.program ?? runProgram)();
-        outputs = await resolve(pulumi.output(exported));
+        for (const [key, value] of Object.entries(exported)) {
+            const output = pulumi.output(value);
+            outputs[key] = await resolve(output);
+            if (await pulumi.isSecret(output)) secretOutputs.push(key);
+        }
     } finally {
         // Also on failure: let registrations already in flight finish against this monitor.
         await settle();
     }
     const resources = [...records.entries()].map(([key, r]) => ({ ...r, ...parents.get(key)! }));
-    return { stack: options.stack, resources, outputs: outputs as Record<string, unknown> };
+    return { stack: options.stack, resources, outputs, secretOutputs };
 }
 
 /**

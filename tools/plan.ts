@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { ConfigError } from "../components/config/validate";
 import { validateKubeObject } from "./k8s-schema";
-import { Evaluation, evaluateStack } from "./mock-engine";
+import { Evaluation, evaluateStack, printableOutputs } from "./mock-engine";
 import { kubeObjects, writeObjects } from "./render";
 import { loadStackConfig } from "./stack-config";
 import { countByType, formatTree } from "./tree";
@@ -46,12 +46,12 @@ export async function evaluateWithReferences(
     const cached = done.get(stack);
     if (cached) return cached;
     const config = loadStackConfig(stack);
-    const stackOutputs: Record<string, Record<string, unknown>> = {};
+    const stackOutputs: Record<string, Evaluation> = {};
     const reference = config.values["cdm:providerStack"];
     if (config.values["cdm:role"] === "tenant" && reference) {
         const providerStack = reference.split("/").pop()!;
         const provider = await evaluateWithReferences(providerStack, done);
-        stackOutputs[reference] = provider.outputs;
+        stackOutputs[reference] = provider;
     }
     const evaluation = await evaluateStack({ stack, config, stackOutputs });
     done.set(stack, evaluation);
@@ -70,7 +70,7 @@ async function main(): Promise<number> {
         console.log("\nresources by type:");
         for (const [type, n] of countByType(evaluation.resources)) console.log(`  ${String(n).padStart(3)}  ${type}`);
         console.log("\noutputs:");
-        for (const [key, value] of Object.entries(evaluation.outputs)) console.log(`  ${key}: ${JSON.stringify(value)}`);
+        for (const [key, value] of Object.entries(printableOutputs(evaluation))) console.log(`  ${key}: ${JSON.stringify(value)}`);
         const problems = (await Promise.all(objects.map(validateKubeObject))).flat();
         for (const p of problems) console.error(`schema: ${p}`);
         invalid += problems.length;

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RawConfig } from "./raw-config";
-import { isDnsLabel, isDnsName, isQuantity, Problems } from "./validate";
+import { isCertificatePem, isDnsLabel, isDnsName, isQuantity, parseIpv4, parseIpv4Cidr, Problems } from "./validate";
 
 /** The two kinds of stack this program builds. */
 export type StackRole = "provider" | "tenant";
@@ -18,6 +18,10 @@ export interface ExternalPostgres {
     readonly host: string;
     readonly port: number;
     readonly sslMode: "require" | "verify-ca" | "verify-full";
+    /** PEM of the CA of the server's certificate (verify-ca and verify-full). */
+    readonly caCertificate?: string;
+    /** The server's address range, the only one clients may reach on `port`. */
+    readonly cidr: string;
     /** Consumer name to password; a Pulumi secret. */
     readonly passwords: pulumi.Output<Record<string, string>>;
     /** The consumers that have a password, known at plan time so missing ones fail early. */
@@ -34,6 +38,8 @@ export interface CommonConfig {
     /** Kubeconfig for an explicit provider; undefined uses the ambient kubeconfig. */
     readonly kubeconfig?: pulumi.Output<string>;
     readonly skipAwait: boolean;
+    /** Protect the namespace (and the volumes in it) from deletion and replacement. */
+    readonly protectData: boolean;
     /** Registry host that replaces every image's registry; undefined pulls upstream. */
     readonly imageRegistryMirror?: string;
     readonly storageClassName?: string;
@@ -146,9 +152,23 @@ function parsePostgres(raw: RawConfig, problems: Problems): PostgresConfig {
         return { mode: "in-cluster", storageSize: parseQuantity(raw, "postgresStorageSize", problems) };
     }
     const host = required(raw, "postgresExternalHost", problems, "is required when cdm:postgresMode is external");
+    if (host !== "" && !isDnsName(host) && parseIpv4(host) === undefined) {
+        problems.add("cdm:postgresExternalHost", `"${host}" is not a DNS name or IPv4 address`);
+    }
     const sslMode = required(raw, "postgresExternalSslMode", problems);
     if (sslMode !== "" && !(sslModes as readonly string[]).includes(sslMode)) {
         problems.add("cdm:postgresExternalSslMode", `"${sslMode}" is not one of ${sslModes.join(", ")}`);
+    }
+    const caCertificate = optional(raw, "postgresExternalCaCertificate");
+    if (caCertificate === undefined && sslMode.startsWith("verify-")) {
+        problems.add("cdm:postgresExternalCaCertificate", `is required with cdm:postgresExternalSslMode ${sslMode}`);
+    } else if (caCertificate !== undefined && !isCertificatePem(caCertificate)) {
+        problems.add("cdm:postgresExternalCaCertificate", "is not a PEM certificate");
+    }
+    const cidr = required(raw, "postgresExternalCidr", problems, "is required when cdm:postgresMode is external");
+    const parsedCidr = cidr === "" ? undefined : parseIpv4Cidr(cidr);
+    if (typeof parsedCidr === "string") {
+        problems.add("cdm:postgresExternalCidr", parsedCidr);
     }
     const secret = parseSecret(raw, "postgresExternalPasswords", problems);
     const passwords = parsePasswordMap(raw.get("postgresExternalPasswords") ?? "", secret !== undefined, problems);
@@ -157,6 +177,8 @@ function parsePostgres(raw: RawConfig, problems: Problems): PostgresConfig {
         host,
         port: parseInteger(raw, "postgresExternalPort", problems, 1, 65535),
         sslMode: sslMode as ExternalPostgres["sslMode"],
+        caCertificate,
+        cidr,
         passwords: pulumi.secret(passwords),
         consumers: Object.keys(passwords).sort(),
     };
@@ -205,6 +227,9 @@ export function parseCommon(
     const namespace = optional(raw, "namespace") ?? defaultNamespace;
     if (!isDnsLabel(namespace)) {
         problems.add("cdm:namespace", `"${namespace}" is not a DNS label (a-z, 0-9, '-', at most 63 characters)`);
+    } else if (namespace !== defaultNamespace && /^(cdm-|kube-|default$)/.test(namespace)) {
+        // cdm-* names belong to the platform's own stacks: a stack must not claim another's.
+        problems.add("cdm:namespace", `"${namespace}" is reserved; use ${defaultNamespace} or a name outside cdm-*, kube-*, default`);
     }
     const controllerNamespace = required(raw, "ingressNamespace", problems);
     if (controllerNamespace !== "" && !isDnsLabel(controllerNamespace)) {
@@ -220,6 +245,7 @@ export function parseCommon(
         namespace,
         kubeconfig: parseSecret(raw, "kubeconfig", problems),
         skipAwait: parseBoolean(raw, "skipAwait", problems),
+        protectData: parseBoolean(raw, "protectData", problems),
         imageRegistryMirror: mirror,
         storageClassName: optional(raw, "storageClassName"),
         ingress: {

@@ -1,3 +1,5 @@
+import { X509Certificate } from "node:crypto";
+
 /**
  * Pure validators for stack configuration. Each returns the parsed value or records a problem
  * that names the key and the rule, so one run reports every mistake at once.
@@ -97,4 +99,16 @@ export function isQuantity(value: string): boolean {
 /** True when `value` is a fully qualified Pulumi stack name `<org>/<project>/<stack>`. */
 export function isQualifiedStackName(value: string): boolean {
     return /^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(value);
+}
+
+/** True when `text` holds one or more PEM certificates, all of which parse. */
+export function isCertificatePem(text: string): boolean {
+    const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (blocks.length === 0) return false;
+    try {
+        blocks.forEach((b) => new X509Certificate(b));
+        return true;
+    } catch {
+        return false;
+    }
 }

@@ -1,10 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { labelPrefix } from "./context";
+import { awaitAnnotations, PodSecurityLevel, stackLabels } from "./context";
 import { createNetworkPolicy, defaultDenySpec, dnsEgressSpec } from "./network-policy";
-
-/** Pod Security Standard levels; `restricted` unless a documented exception needs less. */
-export type PodSecurityLevel = "restricted" | "baseline" | "privileged";
 
 /** Limits on what one namespace (one tenant) may consume. */
 export interface NamespaceQuota {
@@ -16,7 +13,7 @@ export interface NamespaceQuota {
 export interface StackNamespaceArgs {
     /** Namespace name. */
     readonly name: string;
-    /** `app.kubernetes.io/part-of` of the namespace. */
+    /** `app.kubernetes.io/part-of` of the namespace and its objects. */
     readonly partOf: string;
     /** Tenant id, labelled on tenant namespaces. */
     readonly tenantId?: string;
@@ -26,18 +23,19 @@ export interface StackNamespaceArgs {
     readonly quota?: NamespaceQuota;
     /** Set `pulumi.com/skipAwait` on the objects (API servers without nodes). */
     readonly skipAwait: boolean;
+    /** Protect the namespace from deletion: deleting it deletes every volume in it. */
+    readonly protect: boolean;
 }
 
-/** Namespace labels: the Pod Security level enforced, audited and warned, and ownership. */
-export function namespaceLabels(args: StackNamespaceArgs): Record<string, string> {
+/** Namespace labels: the Pod Security level enforced (audited and warned at restricted), and ownership. */
+export function namespaceLabels(args: Pick<StackNamespaceArgs, "podSecurity" | "partOf" | "tenantId">): Record<string, string> {
     return {
         "pod-security.kubernetes.io/enforce": args.podSecurity,
         "pod-security.kubernetes.io/enforce-version": "latest",
-        "pod-security.kubernetes.io/audit": args.podSecurity,
-        "pod-security.kubernetes.io/warn": args.podSecurity,
-        "app.kubernetes.io/part-of": args.partOf,
-        "app.kubernetes.io/managed-by": "pulumi",
-        ...(args.tenantId ? { [`${labelPrefix}/tenant`]: args.tenantId } : {}),
+        // Audit and warn at restricted even where an exception enforces less, so it stays visible.
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+        ...stackLabels(args),
     };
 }
 
@@ -50,7 +48,6 @@ export function quotaSpec(quota: NamespaceQuota) {
             "requests.storage": quota.storage,
             persistentvolumeclaims: "20",
             "services.loadbalancers": "4",
-            "services.nodeports": "0",
         },
     };
 }
@@ -73,27 +70,34 @@ export function limitRangeSpec() {
  * traffic is then allowed per workload), DNS egress for every pod, and optionally a quota.
  */
 export class StackNamespace extends pulumi.ComponentResource {
-    /** The namespace name, resolved once the Namespace exists. */
+    /**
+     * The namespace name, resolved only after the namespace, its policies and its quota exist:
+     * objects placed with it can never run in a namespace that does not yet deny by default.
+     */
     public readonly name: pulumi.Output<string>;
 
     constructor(name: string, args: StackNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:k8s:StackNamespace", name, {}, opts);
         const child = { parent: this };
-        const labels = { "app.kubernetes.io/part-of": args.partOf, "app.kubernetes.io/managed-by": "pulumi" };
-        const annotations = args.skipAwait ? { "pulumi.com/skipAwait": "true" } : undefined;
+        const labels = stackLabels(args);
+        const annotations = args.skipAwait ? awaitAnnotations(args) : undefined;
         const namespace = new k8s.core.v1.Namespace(
             `${name}-namespace`,
             { metadata: { name: args.name, labels: namespaceLabels(args), annotations } },
-            child,
+            { ...child, protect: args.protect },
         );
-        this.name = namespace.metadata.name;
-        const meta = (objectName: string) => ({ name: objectName, namespace: this.name, labels, annotations });
-        createNetworkPolicy(`${name}-default-deny`, meta("default-deny"), defaultDenySpec(), child);
-        createNetworkPolicy(`${name}-allow-dns`, meta("allow-dns"), dnsEgressSpec(), child);
+        const meta = (objectName: string) => ({ name: objectName, namespace: namespace.metadata.name, labels, annotations });
+        const guards: pulumi.Resource[] = [
+            createNetworkPolicy(`${name}-default-deny`, meta("default-deny"), defaultDenySpec(), child),
+            createNetworkPolicy(`${name}-allow-dns`, meta("allow-dns"), dnsEgressSpec(), child),
+        ];
         if (args.quota) {
-            new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("quota"), spec: quotaSpec(args.quota) }, child);
-            new k8s.core.v1.LimitRange(`${name}-limits`, { metadata: meta("limits"), spec: limitRangeSpec() }, child);
+            guards.push(
+                new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("quota"), spec: quotaSpec(args.quota) }, child),
+                new k8s.core.v1.LimitRange(`${name}-limits`, { metadata: meta("limits"), spec: limitRangeSpec() }, child),
+            );
         }
+        this.name = pulumi.all([namespace.metadata.name, ...guards.map((g) => g.urn)]).apply(([n]) => n);
         this.registerOutputs({ name: this.name });
     }
 }

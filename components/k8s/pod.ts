@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { labelPrefix } from "./context";
+import { isCredentialName } from "./credentials";
 import { containerSecurityContext, defaultRunAsUser, podSecurityContext, SecurityException } from "./security";
 
 /** A value taken from a key of a Kubernetes Secret; the only way a credential reaches a container. */
@@ -54,31 +55,27 @@ export interface ContainerSpec {
     readonly mounts?: readonly MountSpec[];
     /** Writable scratch directories (emptyDir) for images that write outside their volumes. */
     readonly scratch?: readonly string[];
+    /** Size of a memory-backed /dev/shm, for programs that need more than the runtime's 64 MiB. */
+    readonly sharedMemory?: string;
 }
 
 /** A pod volume. */
 export type VolumeSpec =
     | { readonly name: string; readonly secret: pulumi.Input<string>; readonly mode?: number }
-    | { readonly name: string; readonly configMap: pulumi.Input<string>; readonly mode?: number }
-    | { readonly name: string; readonly claim: pulumi.Input<string> };
+    | { readonly name: string; readonly configMap: pulumi.Input<string>; readonly mode?: number };
 
 /** Everything that defines a pod template. */
 export interface PodSpecArgs {
     readonly containers: readonly ContainerSpec[];
     readonly initContainers?: readonly ContainerSpec[];
     readonly volumes?: readonly VolumeSpec[];
-    /** uid the pod runs as; the image's own non-root user where it has one. */
+    /** uid (and gid, which owns mounted volumes) the pod runs as; the image's own non-root user. */
     readonly runAsUser?: number;
-    /** gid that owns mounted volumes; defaults to runAsUser. */
-    readonly fsGroup?: number;
     readonly serviceAccountName?: pulumi.Input<string>;
     readonly exception?: SecurityException;
     readonly restartPolicy?: "Always" | "OnFailure" | "Never";
     readonly terminationGracePeriodSeconds?: number;
 }
-
-/** Env names that hold credentials; their values must come from a Secret. */
-const credentialName = /(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIALS?)$/i;
 
 function isSecretKeyRef(v: EnvValue): v is SecretKeyRef {
     return typeof v === "object" && v !== null && "secret" in v && "key" in v;
@@ -90,7 +87,7 @@ export function buildEnv(container: string, env: Readonly<Record<string, EnvValu
         if (isSecretKeyRef(value)) {
             return { name, valueFrom: { secretKeyRef: { name: value.secret, key: value.key } } };
         }
-        if (credentialName.test(name)) {
+        if (isCredentialName(name)) {
             throw new Error(`env ${name} of container ${container} holds a credential: pass it as a Secret reference`);
         }
         return { name, value };
@@ -130,6 +127,7 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
             ...(m.subPath ? { subPath: m.subPath } : {}),
         })),
         ...(spec.scratch ?? []).map((path) => ({ name: scratchVolumeName(spec.name, path), mountPath: path })),
+        ...(spec.sharedMemory ? [{ name: scratchVolumeName(spec.name, "/dev/shm"), mountPath: "/dev/shm" }] : []),
     ];
     return {
         name: spec.name,
@@ -155,9 +153,9 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
 }
 
 function buildVolume(v: VolumeSpec) {
+    // Secrets are readable by the pod's group only (fsGroup), never by others.
     if ("secret" in v) return { name: v.name, secret: { secretName: v.secret, defaultMode: v.mode ?? 0o440 } };
-    if ("configMap" in v) return { name: v.name, configMap: { name: v.configMap, defaultMode: v.mode ?? 0o444 } };
-    return { name: v.name, persistentVolumeClaim: { claimName: v.claim } };
+    return { name: v.name, configMap: { name: v.configMap, defaultMode: v.mode ?? 0o444 } };
 }
 
 /**
@@ -178,12 +176,16 @@ export function buildPodSpec(args: PodSpecArgs) {
     }
     const all = [...(args.initContainers ?? []), ...args.containers];
     const scratch = all.flatMap((c) => (c.scratch ?? []).map((path) => scratchVolumeName(c.name, path)));
+    const shm = all.filter((c) => c.sharedMemory).map((c) => ({
+        name: scratchVolumeName(c.name, "/dev/shm"),
+        emptyDir: { medium: "Memory", sizeLimit: c.sharedMemory },
+    }));
     const runAsUser = args.runAsUser ?? defaultRunAsUser;
     return {
         automountServiceAccountToken: false,
         enableServiceLinks: false,
         ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
-        securityContext: podSecurityContext(runAsUser, args.fsGroup ?? runAsUser),
+        securityContext: podSecurityContext(runAsUser, runAsUser),
         ...(args.initContainers?.length
             ? { initContainers: args.initContainers.map((c) => buildContainer(c, args.exception)) }
             : {}),
@@ -191,6 +193,7 @@ export function buildPodSpec(args: PodSpecArgs) {
         volumes: [
             ...(args.volumes ?? []).map(buildVolume),
             ...scratch.map((name) => ({ name, emptyDir: { sizeLimit: "256Mi" } })),
+            ...shm,
         ],
         ...(args.restartPolicy ? { restartPolicy: args.restartPolicy } : {}),
         ...(args.terminationGracePeriodSeconds !== undefined

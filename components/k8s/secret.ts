@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { isCredentialName } from "./credentials";
 import { SecretKeyRef } from "./pod";
 
 /**
@@ -39,9 +40,6 @@ export function createCredentialSecret(
     return { secret, ref };
 }
 
-/** Keys that name credentials; a ConfigMap must not carry them. */
-const credentialKey = /(password|passwd|secret|token|private[-_.]?key|credentials?)$/i;
-
 /**
  * A ConfigMap for non-secret configuration. Credential-named keys are refused here, so a
  * credential cannot slip into a ConfigMap by accident; secret values are caught by the graph tests.
@@ -52,7 +50,7 @@ export function createConfigMap(
     data: Readonly<Record<string, pulumi.Input<string>>>,
     opts: pulumi.CustomResourceOptions,
 ): k8s.core.v1.ConfigMap {
-    const bad = Object.keys(data).filter((k) => credentialKey.test(k));
+    const bad = Object.keys(data).filter(isCredentialName);
     if (bad.length > 0) {
         throw new Error(`ConfigMap ${metadata.name} would hold credentials (${bad.join(", ")}): use a Secret`);
     }

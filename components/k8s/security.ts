@@ -1,4 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
+import { PodSecurityLevel } from "./context";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 
@@ -13,6 +14,31 @@ export interface SecurityException {
     readonly addCapabilities?: readonly string[];
     /** Allow writes to the container's root filesystem. */
     readonly writableRootFilesystem?: boolean;
+}
+
+/** Capabilities the baseline Pod Security level allows a container to add. */
+const baselineCapabilities = [
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+];
+
+const levels: readonly PodSecurityLevel[] = ["restricted", "baseline", "privileged"];
+
+/**
+ * The Pod Security level a namespace must enforce for a workload with this exception: restricted
+ * allows adding NET_BIND_SERVICE only, baseline a fixed list, anything else (NET_ADMIN for
+ * WireGuard) needs privileged. A read-only root filesystem is the platform's rule, not a level's.
+ */
+export function requiredPodSecurity(exception?: SecurityException): PodSecurityLevel {
+    const added = exception?.addCapabilities ?? [];
+    if (added.some((c) => !baselineCapabilities.includes(c))) return "privileged";
+    if (added.some((c) => c !== "NET_BIND_SERVICE")) return "baseline";
+    return "restricted";
+}
+
+/** True when a namespace enforcing `enforced` admits pods that need `needed`. */
+export function admits(enforced: PodSecurityLevel, needed: PodSecurityLevel): boolean {
+    return levels.indexOf(enforced) >= levels.indexOf(needed);
 }
 
 /** The uid/gid the platform's own images and most upstream images run as when not told otherwise. */

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AppIdentity, appLabels, objectMeta, selectorLabels, StackContext } from "./context";
 import { Allow, createNetworkPolicy, networkPolicySpec } from "./network-policy";
 import { buildPodSpec, podAnnotations, PodSpecArgs } from "./pod";
+import { admits, requiredPodSecurity } from "./security";
 import { serviceHost, ServicePortSpec, serviceSpec } from "./service";
 
 /** A persistent volume of a StatefulSet, one claim per replica. */
@@ -39,6 +40,16 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
     const { context: ctx, identity: id } = args;
     if (args.persistentVolumes?.length && args.kind !== "StatefulSet") {
         throw new Error(`${id.app}: persistent volumes need kind StatefulSet`);
+    }
+    if ((args.pod.restartPolicy ?? "Always") !== "Always") {
+        throw new Error(`${id.app}: a ${args.kind} restarts its pods always; restartPolicy is for Jobs`);
+    }
+    const needed = requiredPodSecurity(args.pod.exception);
+    if (!admits(ctx.podSecurity, needed)) {
+        throw new Error(
+            `${id.app}: its security exception needs Pod Security "${needed}", ` +
+                `but the namespace enforces "${ctx.podSecurity}"; run it in a namespace of its own`,
+        );
     }
     const selector = selectorLabels(ctx, id);
     const template = {

@@ -1,14 +1,23 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresConfig } from "../config/common-config";
-import { ConfigError } from "../config/validate";
-import { imageRef, images } from "../images";
-import { AppIdentity, objectMeta, StackContext } from "../k8s/context";
+import { labelPrefix, objectMeta, StackContext } from "../k8s/context";
 import { Allow, createNetworkPolicy, networkPolicySpec } from "../k8s/network-policy";
 import { buildPodSpec, SecretKeyRef } from "../k8s/pod";
 import { createConfigMap, createCredentialSecret, generatedPassword } from "../k8s/secret";
 import { Workload } from "../k8s/workload";
-import { passwordEnvName, PostgresConsumer, provisionScript, validateConsumers } from "./provision";
+import { PostgresConsumer, provisionScript, validateConsumers } from "./provision";
+import {
+    clientEgress,
+    connectionSettings,
+    postgresApp,
+    postgresPort,
+    provisionerIdentity,
+    provisionerPod,
+    scriptChecksum,
+    serverIdentity,
+    serverPod,
+} from "./render";
 
 export interface PostgresArgs {
     /** The stack the database serves. */
@@ -21,50 +30,12 @@ export interface PostgresArgs {
 
 /** How a consumer connects: a Secret with its connection settings and the egress it needs. */
 export interface PostgresConnection {
-    /** Name of the Secret with keys host, port, database, username, password, sslmode, jdbc-url. */
+    /** Name of the Secret with keys host, port, database, username, password, sslmode, jdbc-url (and ca.crt). */
     readonly secretName: pulumi.Output<string>;
     /** A reference to one key of that Secret, for a container's env. */
     ref(key: "host" | "port" | "database" | "username" | "password" | "sslmode" | "jdbc-url"): SecretKeyRef;
     /** The NetworkPolicy egress rule the consumer's pods need to reach the server. */
     readonly egress: Allow;
-}
-
-const app = "postgres";
-const identity: AppIdentity = { app, component: "database", version: images.postgres.tag };
-const port = 5432;
-/** uid of the `postgres` user in the Alpine-based image. */
-const postgresUid = 70;
-const provisionerApp = "postgres-provision";
-
-/**
- * Refuses an external server configuration that lacks a password for one of the consumers. The
- * stacks call this before creating anything, so a bad configuration leaves no partial graph.
- */
-export function checkExternalPasswords(config: PostgresConfig, consumers: readonly PostgresConsumer[]): void {
-    if (config.mode !== "external") return;
-    const missing = consumers.filter((c) => !config.consumers.includes(c.name)).map((c) => c.name);
-    if (missing.length > 0) {
-        throw new ConfigError([`cdm:postgresExternalPasswords: no password for consumer(s) ${missing.join(", ")}`]);
-    }
-}
-
-/** The connection settings of a consumer, as the Secret stores them. */
-export function connectionSettings(
-    host: pulumi.Input<string>,
-    serverPort: number,
-    sslMode: string,
-    consumer: string,
-    password: pulumi.Input<string>,
-): Record<string, pulumi.Input<string>> {
-    return {
-        host,
-        port: String(serverPort),
-        database: consumer,
-        username: consumer,
-        password,
-        sslmode: sslMode,
-        "jdbc-url": pulumi.interpolate`jdbc:postgresql://${host}:${serverPort}/${consumer}?sslmode=${sslMode}`,
-    };
 }
 
 /**
@@ -74,6 +45,8 @@ export function connectionSettings(
  * consumer reads its settings from a Secret `postgres-<consumer>` of the same shape.
  */
 export class Postgres extends pulumi.ComponentResource {
+    /** Connection Secret name of each consumer. */
+    public readonly connectionSecrets: Record<string, pulumi.Output<string>> = {};
     private readonly connections = new Map<string, PostgresConnection>();
 
     constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -81,44 +54,30 @@ export class Postgres extends pulumi.ComponentResource {
         validateConsumers(args.consumers);
         const { context: ctx, config } = args;
         const child = { parent: this };
-        let host: pulumi.Input<string>;
-        let egress: Allow;
-        let passwordOf: (consumer: string) => pulumi.Input<string>;
-        let sslMode: string;
-        let serverPort: number;
-        let superuser: SecretKeyRef | undefined;
-        if (config.mode === "external") {
-            host = config.host;
-            serverPort = config.port;
-            sslMode = config.sslMode;
-            // A NetworkPolicy cannot name a DNS host, so the managed server is allowed by port only.
-            egress = { peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: config.port }] };
-            passwordOf = (consumer) => config.passwords.apply((p) => p[consumer]);
-        } else {
-            const server = this.inCluster(name, ctx, config.storageSize, args.consumers, child);
-            host = server.host;
-            superuser = server.superuser;
-            serverPort = port;
-            sslMode = "disable";
-            egress = { peers: [{ app }], ports: [{ port }] };
-            const generated = new Map(
-                args.consumers.map((c) => [c.name, generatedPassword(`${name}-${c.name}-password`, child)]),
-            );
-            passwordOf = (consumer) => generated.get(consumer)!;
-        }
+        const egress = clientEgress(config);
+        const server = config.mode === "in-cluster" ? this.server(name, ctx, config.storageSize, args.consumers, child) : undefined;
         for (const consumer of args.consumers) {
+            const password =
+                config.mode === "external"
+                    ? config.passwords.apply((p) => p[consumer.name])
+                    : generatedPassword(`${name}-${consumer.name}-password`, child);
+            const settings =
+                config.mode === "external"
+                    ? connectionSettings(config.host, config.port, consumer.name, password, config)
+                    : connectionSettings(server!.host, postgresPort, consumer.name, password, { sslMode: "disable" });
             const { secret, ref } = createCredentialSecret(
                 `${name}-${consumer.name}-connection`,
-                objectMeta(ctx, identity, `postgres-${consumer.name}`),
-                connectionSettings(host, serverPort, sslMode, consumer.name, passwordOf(consumer.name)),
+                objectMeta(ctx, serverIdentity, `postgres-${consumer.name}`),
+                settings,
                 child,
             );
             this.connections.set(consumer.name, { secretName: secret.metadata.name, ref, egress });
+            this.connectionSecrets[consumer.name] = secret.metadata.name;
         }
-        if (superuser) {
-            this.provisioner(name, ctx, args.consumers, superuser, child);
+        if (server) {
+            this.provisioner(name, ctx, args.consumers, server.superuser, child);
         }
-        this.registerOutputs({});
+        this.registerOutputs({ connectionSecrets: this.connectionSecrets });
     }
 
     /** The connection of a declared consumer. */
@@ -130,7 +89,7 @@ export class Postgres extends pulumi.ComponentResource {
         return found;
     }
 
-    private inCluster(
+    private server(
         name: string,
         ctx: StackContext,
         storageSize: string,
@@ -139,47 +98,22 @@ export class Postgres extends pulumi.ComponentResource {
     ): { host: pulumi.Output<string>; superuser: SecretKeyRef } {
         const superuser = createCredentialSecret(
             `${name}-superuser`,
-            objectMeta(ctx, identity, "postgres-superuser"),
+            objectMeta(ctx, serverIdentity, "postgres-superuser"),
             { password: generatedPassword(`${name}-superuser-password`, child) },
             child,
         );
+        const clients = [...new Set([...consumers.map((c) => c.app), provisionerIdentity.app])];
         const workload = new Workload(
             `${name}-server`,
             {
                 context: ctx,
-                identity,
+                identity: serverIdentity,
                 kind: "StatefulSet",
                 serviceType: "ClusterIP",
-                pod: {
-                    runAsUser: postgresUid,
-                    terminationGracePeriodSeconds: 60,
-                    containers: [
-                        {
-                            name: "postgres",
-                            image: imageRef(images.postgres, ctx.imageRegistryMirror),
-                            ports: [{ name: "postgres", port }],
-                            env: {
-                                POSTGRES_PASSWORD: superuser.ref("password"),
-                                PGDATA: "/var/lib/postgresql/data/pgdata",
-                                POSTGRES_INITDB_ARGS: "--auth-host=scram-sha-256 --data-checksums",
-                            },
-                            resources: { cpu: "250m", memory: "512Mi", cpuLimit: "2", memoryLimit: "2Gi" },
-                            startup: { exec: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"], periodSeconds: 5, failureThreshold: 60 },
-                            readiness: { exec: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"], periodSeconds: 10 },
-                            liveness: { exec: ["pg_isready", "-h", "127.0.0.1", "-U", "postgres"], periodSeconds: 20, failureThreshold: 6 },
-                            mounts: [{ volume: "data", path: "/var/lib/postgresql/data" }],
-                            scratch: ["/var/run/postgresql", "/tmp"],
-                        },
-                    ],
-                },
+                pod: serverPod(superuser.secret.metadata.name, ctx.imageRegistryMirror),
                 persistentVolumes: [{ name: "data", size: storageSize }],
-                servicePorts: [{ name: "postgres", port }],
-                ingress: [
-                    {
-                        peers: [...new Set([...consumers.map((c) => c.app), provisionerApp])].map((a) => ({ app: a })),
-                        ports: [{ port }],
-                    },
-                ],
+                servicePorts: [{ name: "postgres", port: postgresPort }],
+                ingress: [{ peers: clients.map((app) => ({ app })), ports: [{ port: postgresPort }] }],
                 egress: [],
             },
             child,
@@ -187,7 +121,7 @@ export class Postgres extends pulumi.ComponentResource {
         return { host: workload.host!, superuser: superuser.ref("password") };
     }
 
-    /** A Job that runs the provisioning script; it is replaced whenever the consumer list changes. */
+    /** A Job that runs the provisioning script; a changed script or consumer list replaces it. */
     private provisioner(
         name: string,
         ctx: StackContext,
@@ -195,59 +129,34 @@ export class Postgres extends pulumi.ComponentResource {
         superuser: SecretKeyRef,
         child: pulumi.CustomResourceOptions,
     ): void {
-        const jobIdentity: AppIdentity = { app: provisionerApp, component: "database", version: images.postgres.tag };
-        const script = createConfigMap(
-            `${name}-provision-script`,
-            objectMeta(ctx, jobIdentity, provisionerApp),
-            { "provision.sql": provisionScript(consumers) },
-            child,
+        const meta = objectMeta(ctx, provisionerIdentity, provisionerIdentity.app);
+        const script = provisionScript(consumers);
+        const configMap = createConfigMap(`${name}-provision-script`, meta, { "provision.sql": script }, child);
+        const pod = provisionerPod(
+            configMap.metadata.name,
+            superuser,
+            consumers.map((c) => this.connection(c.name).ref("password")),
+            ctx.imageRegistryMirror,
         );
-        const env = Object.fromEntries(
-            consumers.map((c, i) => [passwordEnvName(i), this.connection(c.name).ref("password")]),
-        );
-        const spec = buildPodSpec({
-            runAsUser: postgresUid,
-            restartPolicy: "OnFailure",
-            volumes: [{ name: "script", configMap: script.metadata.name }],
-            containers: [
-                {
-                    name: "provision",
-                    image: imageRef(images.postgres, ctx.imageRegistryMirror),
-                    command: [
-                        "sh",
-                        "-c",
-                        "until pg_isready -q -t 5; do sleep 2; done; " +
-                            "exec psql --no-psqlrc -v ON_ERROR_STOP=1 -d postgres -f /provision/provision.sql",
-                    ],
-                    env: {
-                        PGHOST: app,
-                        PGPORT: String(port),
-                        PGUSER: "postgres",
-                        PGPASSWORD: superuser,
-                        ...env,
-                    },
-                    resources: { cpu: "50m", memory: "64Mi", cpuLimit: "500m", memoryLimit: "256Mi" },
-                    mounts: [{ volume: "script", path: "/provision", readOnly: true }],
-                    scratch: ["/tmp"],
-                },
-            ],
-        });
         new k8s.batch.v1.Job(
             `${name}-provision`,
             {
-                metadata: objectMeta(ctx, jobIdentity, provisionerApp),
+                metadata: meta,
                 spec: {
                     backoffLimit: 6,
                     activeDeadlineSeconds: 900,
-                    template: { metadata: { labels: objectMeta(ctx, jobIdentity, provisionerApp).labels }, spec },
+                    template: {
+                        metadata: { labels: meta.labels, annotations: { [`${labelPrefix}/script-sha256`]: scriptChecksum(script) } },
+                        spec: buildPodSpec(pod),
+                    },
                 },
             },
             { ...child, deleteBeforeReplace: true },
         );
         createNetworkPolicy(
             `${name}-provision-netpol`,
-            objectMeta(ctx, jobIdentity, provisionerApp),
-            networkPolicySpec({ "app.kubernetes.io/name": provisionerApp }, [], [{ peers: [{ app }], ports: [{ port }] }]),
+            meta,
+            networkPolicySpec({ "app.kubernetes.io/name": provisionerIdentity.app }, [], [{ peers: [{ app: postgresApp }], ports: [{ port: postgresPort }] }]),
             child,
         );
     }

@@ -64,8 +64,8 @@ export function provisionScript(consumers: readonly PostgresConsumer[]): string 
         "\\set ON_ERROR_STOP on",
         ...checks,
         "SET password_encryption = 'scram-sha-256';",
-        "-- Consumers connect to their own database only, not to the maintenance database.",
-        "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;",
+        "-- Consumers connect to their own database only, not to the maintenance or template databases.",
+        "REVOKE CONNECT ON DATABASE postgres, template1 FROM PUBLIC;",
         ...blocks,
         "",
     ].join("\n");

@@ -4,6 +4,7 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import { baselineViolations } from "../../components/k8s/security";
+import { isCredentialName } from "../../components/k8s/credentials";
 import { securityExceptionAnnotation } from "../../components/k8s/pod";
 import { validateKubeObject } from "../../tools/k8s-schema";
 import { Evaluation } from "../../tools/mock-engine";
@@ -56,7 +57,7 @@ describe.each(names)("stack %s", (name) => {
         for (const { template } of podTemplates(stack())) {
             for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
                 for (const env of c.env ?? []) {
-                    if (/(PASSWORD|SECRET|TOKEN|KEY|CREDENTIALS?)$/i.test(env.name)) {
+                    if (isCredentialName(env.name)) {
                         expect(env.valueFrom?.secretKeyRef, `${c.name} ${env.name}`).toBeDefined();
                     }
                 }
@@ -116,21 +117,43 @@ describe("tenant isolation", () => {
         }
     });
 
-    it("lets no policy admit traffic from another tenant's namespace", () => {
+    it("admits traffic only from named pods, the ingress controller or cluster DNS", () => {
+        for (const tenant of ["acme", "globex"]) {
+            const rules = kubeObjects(stacks[tenant].resources)
+                .filter((o) => o.kind === "NetworkPolicy")
+                .flatMap((o: any) => o.spec.ingress ?? []);
+            for (const rule of rules) {
+                // A rule without `from` admits every pod in the cluster: never allowed.
+                expect(rule.from?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+                for (const peer of rule.from) {
+                    expect(peer.ipBlock, JSON.stringify(peer)).toBeUndefined();
+                    const namespace = peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"];
+                    if (peer.namespaceSelector) expect(["ingress-nginx", "kube-system"]).toContain(namespace);
+                }
+            }
+        }
+    });
+
+    it("lets pods reach nothing outside the namespace but cluster DNS", () => {
         for (const tenant of ["acme", "globex"]) {
             const peers = kubeObjects(stacks[tenant].resources)
                 .filter((o) => o.kind === "NetworkPolicy")
-                .flatMap((o: any) => [...(o.spec.ingress ?? []).flatMap((r: any) => r.from ?? [])]);
-            const namespaces = peers.map((p: any) => p.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"]);
-            expect(namespaces.filter((n: string | undefined) => n !== undefined)).toEqual([]);
+                .flatMap((o: any) => (o.spec.egress ?? []).flatMap((r: any) => r.to ?? [{ anywhere: true }]));
+            for (const peer of peers) {
+                expect(peer.anywhere, "an egress rule without `to`").toBeUndefined();
+                expect(peer.ipBlock).toBeUndefined();
+                if (peer.namespaceSelector) {
+                    expect(peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe("kube-system");
+                }
+            }
         }
     });
 
     it("generates separate credentials for each tenant", () => {
         const passwords = (e: Evaluation) => e.resources.filter((r) => r.type.startsWith("random:")).map((r) => r.name);
-        const acme = passwords(stacks.acme);
-        const globex = passwords(stacks.globex);
-        expect(acme.every((n) => n.startsWith("tenant-acme-"))).toBe(true);
-        expect(globex.every((n) => n.startsWith("tenant-globex-"))).toBe(true);
+        expect(passwords(stacks.acme).sort()).toEqual(
+            ["superuser", "thingsboard", "hawkbit", "keycloak", "bridge"].map((n) => `tenant-acme-postgres-${n}-password`).sort(),
+        );
+        expect(passwords(stacks.globex).sort()).toEqual(passwords(stacks.acme).map((n) => n.replace("acme", "globex")).sort());
     });
 });

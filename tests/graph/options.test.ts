@@ -4,22 +4,35 @@ import { ConfigError } from "../../components/config/validate";
 import { runProgram } from "../../components/program";
 import { evaluateStack } from "../../tools/mock-engine";
 import { mergeStackConfig } from "../../tools/stack-config";
+import { validateKubeObject } from "../../tools/k8s-schema";
+import { kubeObjects } from "../../tools/render";
 import { evaluateProvider, evaluateTenant, find, kubeObject, ofType, sampleConfig } from "../support/stacks";
 
 describe("stack options", () => {
-    it("uses an explicit Kubernetes provider for a secret kubeconfig, for every object", async () => {
-        const stack = await evaluateProvider({ "cdm:kubeconfig": "apiVersion: v1\nkind: Config" }, ["cdm:kubeconfig"]);
-        const provider = find(stack, "pulumi:providers:kubernetes", "provider-kubernetes");
-        expect(provider.secretPaths).toEqual(["kubeconfig"]);
-        expect(provider.inputs.enableServerSideApply).toBe("true");
-        const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-        expect(objects.length).toBe(13);
-        expect(stack.resources.every((r) => !r.type.startsWith("kubernetes:") || r.provider?.startsWith(provider.urn))).toBe(true);
+    it("uses one explicit Kubernetes provider for every object, with or without a kubeconfig", async () => {
+        for (const [changes, secret] of [[{}, []], [{ "cdm:kubeconfig": "apiVersion: v1\nkind: Config" }, ["cdm:kubeconfig"]]] as const) {
+            const stack = await evaluateProvider(changes, [...secret]);
+            const provider = find(stack, "pulumi:providers:kubernetes", "provider-kubernetes");
+            expect(provider.inputs).toEqual(
+                secret.length ? { enableServerSideApply: "true", kubeconfig: "<<secret>>" } : { enableServerSideApply: "true" },
+            );
+            expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
+            const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
+            expect(objects.length).toBe(13);
+            expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
+        }
     });
 
-    it("uses the ambient kubeconfig otherwise", async () => {
-        const stack = await evaluateProvider();
-        expect(ofType(stack, "pulumi:providers:kubernetes")).toEqual([]);
+    it("rejects nothing for a 40-character tenant id and keeps every name and label valid", async () => {
+        const stack = await evaluateTenant({ "cdm:tenantId": "a".repeat(40) });
+        const problems = (await Promise.all(kubeObjects(stack.resources).map(validateKubeObject))).flat();
+        expect(problems).toEqual([]);
+    });
+
+    it("protects the namespace unless told otherwise", async () => {
+        const name = "tenant-acme-namespace-namespace";
+        expect(find(await evaluateTenant(), "kubernetes:core/v1:Namespace", name).protect).toBe(true);
+        expect(find(await evaluateTenant({ "cdm:protectData": false }), "kubernetes:core/v1:Namespace", name).protect).toBe(false);
     });
 
     it("marks every object skipAwait for API servers without nodes", async () => {
@@ -43,6 +56,8 @@ describe("stack options", () => {
             {
                 "cdm:postgresMode": "external",
                 "cdm:postgresExternalHost": "db.example.com",
+                "cdm:postgresExternalSslMode": "require",
+                "cdm:postgresExternalCidr": "10.20.0.0/24",
                 "cdm:postgresExternalPasswords": JSON.stringify(passwords),
             },
             ["cdm:postgresExternalPasswords"],
@@ -50,6 +65,7 @@ describe("stack options", () => {
         expect(ofType(stack, "kubernetes:apps/v1:StatefulSet")).toEqual([]);
         expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
         expect(ofType(stack, "random:index/randomPassword:RandomPassword")).toEqual([]);
+
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");
         expect(secret.rawInputs.stringData).toEqual({
             secret: {
@@ -58,8 +74,8 @@ describe("stack options", () => {
                 database: "hawkbit",
                 username: "hawkbit",
                 password: "b",
-                sslmode: "verify-full",
-                "jdbc-url": "jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=verify-full",
+                sslmode: "require",
+                "jdbc-url": "jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=require",
             },
         });
     });
@@ -69,7 +85,9 @@ describe("stack options", () => {
             ...sampleConfig("tenant"),
             "cdm:postgresMode": "external",
             "cdm:postgresExternalHost": "db.example.com",
-            "cdm:postgresExternalPasswords": '{"thingsboard":"a"}',
+            "cdm:postgresExternalSslMode": "require",
+            "cdm:postgresExternalCidr": "10.20.0.0/24",
+            "cdm:postgresExternalPasswords": '{"thingsboard":"a","hawkbt":"b"}',
         });
         let refusal: unknown;
         const stack = await evaluateStack({
@@ -86,7 +104,11 @@ describe("stack options", () => {
         });
         expect(refusal).toBeInstanceOf(ConfigError);
         expect((refusal as Error).message).toBe(
-            "invalid stack configuration:\n  - cdm:postgresExternalPasswords: no password for consumer(s) hawkbit, keycloak, bridge",
+            [
+                "invalid stack configuration:",
+                "  - cdm:postgresExternalPasswords: no password for consumer(s) hawkbit, keycloak, bridge",
+                "  - cdm:postgresExternalPasswords: no consumer named hawkbt (consumers: thingsboard, hawkbit, keycloak, bridge)",
+            ].join("\n"),
         );
         // Refused before the first resource: nothing half-made.
         expect(stack.resources).toEqual([]);

@@ -16,6 +16,7 @@ describe("provider stack graph", () => {
             "cdm:k8s:StackNamespace": 1,
             "cdm:postgres:Postgres": 1,
             "cdm:k8s:Workload": 1,
+            "pulumi:providers:kubernetes": 1,
             "kubernetes:core/v1:Namespace": 1,
             "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
             "kubernetes:core/v1:Secret": 3,
@@ -33,11 +34,10 @@ describe("provider stack graph", () => {
             role: "provider",
             namespace: "cdm-provider",
             endpoints: {
-                identity: "https://auth.cdm.example.com",
+                identity: "https://auth.cdm.example.com/auth/realms/platform",
                 bridge: "https://api.cdm.example.com",
                 amqp: "amqps://amqp.cdm.example.com:5671",
                 grafana: "https://grafana.cdm.example.com",
-                ca: "https://ca.cdm.example.com",
             },
         });
     });

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { Evaluation } from "../../tools/mock-engine";
 import { countByType } from "../../tools/tree";
+import { scriptChecksum } from "../../components/postgres/render";
 import { evaluateTenant, find, kubeObject } from "../support/stacks";
 
 let acme: Evaluation;
@@ -16,6 +17,7 @@ describe("tenant stack graph", () => {
             "cdm:k8s:StackNamespace": 1,
             "cdm:postgres:Postgres": 1,
             "cdm:k8s:Workload": 1,
+            "pulumi:providers:kubernetes": 1,
             "pulumi:pulumi:StackReference": 1,
             "kubernetes:core/v1:Namespace": 1,
             "kubernetes:core/v1:ResourceQuota": 1,
@@ -43,20 +45,18 @@ describe("tenant stack graph", () => {
                 things: "https://things.acme.cdm.example.com",
                 mqtt: "mqtts://mqtt.acme.cdm.example.com:8883",
                 ota: "https://ota.acme.cdm.example.com",
-                identity: "https://auth.acme.cdm.example.com",
+                identity: "https://auth.acme.cdm.example.com/auth/realms/acme",
                 grafana: "https://grafana.acme.cdm.example.com",
                 metrics: "https://metrics.acme.cdm.example.com",
                 terminal: "wss://terminal.acme.cdm.example.com/terminal",
                 bridge: "https://api.acme.cdm.example.com",
                 vpn: "vpn.acme.cdm.example.com:51820",
-                ca: "https://ca.acme.cdm.example.com",
             },
             providerEndpoints: {
-                identity: "https://auth.cdm.example.com",
+                identity: "https://auth.cdm.example.com/auth/realms/platform",
                 bridge: "https://api.cdm.example.com",
                 amqp: "amqps://amqp.cdm.example.com:5671",
                 grafana: "https://grafana.cdm.example.com",
-                ca: "https://ca.cdm.example.com",
             },
         });
     });
@@ -104,6 +104,19 @@ describe("tenant stack graph", () => {
             "\\set role keycloak",
             "\\set role bridge",
         ]);
+    });
+
+    it("re-runs the provisioning Job when its script changes", () => {
+        const job = kubeObject(acme, "Job", "postgres-provision");
+        const script = kubeObject(acme, "ConfigMap", "postgres-provision").data["provision.sql"];
+        expect(job.spec.template.metadata.annotations).toEqual({ "cdm-platform.dev/script-sha256": scriptChecksum(script) });
+    });
+
+    it("reads the superuser password from a mounted Secret file, not from env", () => {
+        const spec = kubeObject(acme, "StatefulSet", "postgres").spec.template.spec;
+        expect(spec.containers[0].env.map((e: any) => e.name)).toEqual(["POSTGRES_PASSWORD_FILE", "PGDATA", "POSTGRES_INITDB_ARGS"]);
+        expect(spec.volumes).toContainEqual({ name: "superuser", secret: { secretName: "postgres-superuser", defaultMode: 0o440 } });
+        expect(spec.volumes).toContainEqual({ name: "scratch-postgres-dev-shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } });
     });
 
     it("keeps the data volume's claim template free of the version label", () => {

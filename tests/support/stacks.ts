@@ -30,7 +30,7 @@ export async function evaluateTenant(changes: Record<string, unknown> = {}, secr
     return evaluateStack({
         stack: "tenant",
         config: { values: config.values, secretKeys },
-        stackOutputs: { [config.values["cdm:providerStack"]]: provider.outputs },
+        stackOutputs: { [config.values["cdm:providerStack"]]: provider },
     });
 }
 

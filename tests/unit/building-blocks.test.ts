@@ -1,12 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { providerEndpoints, tenantEndpoints } from "../../components/endpoints";
 import { imageRef, images } from "../../components/images";
-import { appLabels, labelValue, objectMeta, selectorLabels, StackContext } from "../../components/k8s/context";
+import { appLabels, boundedLabel, labelValue, objectMeta, selectorLabels, StackContext } from "../../components/k8s/context";
 import { limitRangeSpec, namespaceLabels, quotaSpec } from "../../components/k8s/namespace";
 import { ingressSpec, serviceSpec } from "../../components/k8s/service";
 
 const ctx: StackContext = {
     namespace: "cdm-tenant-acme",
+    podSecurity: "restricted",
     partOf: "cdm-tenant-acme",
     tenantId: "acme",
     skipAwait: true,
@@ -33,6 +34,14 @@ describe("labels and metadata", () => {
         expect(objectMeta({ ...ctx, skipAwait: false }, id, "postgres").annotations).toBeUndefined();
     });
 
+    it("keeps the instance label within 63 characters for long tenant ids", () => {
+        const long = { ...ctx, partOf: `cdm-tenant-${"a".repeat(40)}` };
+        const instance = selectorLabels(long, { app: "postgres-provision", component: "database" })["app.kubernetes.io/instance"];
+        expect(instance).toHaveLength(63);
+        expect(instance).toMatch(/^cdm-tenant-a{40}-po-[0-9a-f]{8}$/);
+        expect(boundedLabel("short")).toBe("short");
+    });
+
     it("makes label values valid", () => {
         expect(labelValue("1.2.3+build/7")).toBe("1.2.3_build_7");
         expect(labelValue(`-${"a".repeat(70)}`)).toBe("a".repeat(62));
@@ -41,7 +50,7 @@ describe("labels and metadata", () => {
 
 describe("namespace", () => {
     it("enforces the Pod Security level and labels the tenant", () => {
-        expect(namespaceLabels({ name: "cdm-tenant-acme", partOf: "cdm-tenant-acme", tenantId: "acme", podSecurity: "restricted", skipAwait: false })).toEqual({
+        expect(namespaceLabels({ partOf: "cdm-tenant-acme", tenantId: "acme", podSecurity: "restricted" })).toEqual({
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/audit": "restricted",
@@ -59,7 +68,6 @@ describe("namespace", () => {
             "requests.storage": "200Gi",
             persistentvolumeclaims: "20",
             "services.loadbalancers": "4",
-            "services.nodeports": "0",
         });
         expect(limitRangeSpec().limits[0].type).toBe("Container");
     });
@@ -122,13 +130,13 @@ describe("images", () => {
 describe("endpoints", () => {
     it("derives provider and tenant addresses from the domain", () => {
         expect(providerEndpoints("cdm.example.com")).toEqual({
-            identity: "https://auth.cdm.example.com",
+            identity: "https://auth.cdm.example.com/auth/realms/platform",
             bridge: "https://api.cdm.example.com",
             amqp: "amqps://amqp.cdm.example.com:5671",
             grafana: "https://grafana.cdm.example.com",
-            ca: "https://ca.cdm.example.com",
         });
         expect(tenantEndpoints("cdm.example.com", "acme", 51820)).toMatchObject({
+            identity: "https://auth.acme.cdm.example.com/auth/realms/acme",
             mqtt: "mqtts://mqtt.acme.cdm.example.com:8883",
             terminal: "wss://terminal.acme.cdm.example.com/terminal",
             vpn: "vpn.acme.cdm.example.com:51820",

@@ -1,10 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { rootProfile } from "../../components/pki/profile";
 import { parseProviderConfig } from "../../components/config/provider-config";
 import { mapRawConfig } from "../../components/config/raw-config";
 import { parseTenantConfig } from "../../components/config/tenant-config";
 import { ConfigError } from "../../components/config/validate";
 import { mergeStackConfig } from "../../tools/stack-config";
+import { rootCa } from "../support/pki";
 import { sampleConfig } from "../support/stacks";
 
 /** The raw config a stack sees: Pulumi.yaml defaults, the sample file, then `changes`. */
@@ -86,6 +88,15 @@ describe("provider configuration", () => {
         );
     });
 
+    it("refuses a namespace that belongs to another stack", () => {
+        for (const ns of ["cdm-tenant-globex", "kube-system", "default"]) {
+            expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:namespace": ns })))).toEqual([
+                `cdm:namespace: "${ns}" is reserved; use cdm-provider or a name outside cdm-*, kube-*, default`,
+            ]);
+        }
+        expect(parseProviderConfig(raw("provider", { "cdm:namespace": "iot-platform" })).namespace).toBe("iot-platform");
+    });
+
     it("requires the role", () => {
         expect(problemsOf(() => parseProviderConfig(mapRawConfig({ "cdm:domain": "cdm.example.com" })))[0]).toBe(
             "cdm:role: is required: set it to `provider` or `tenant`",
@@ -94,7 +105,18 @@ describe("provider configuration", () => {
 });
 
 describe("external PostgreSQL", () => {
-    const external = { "cdm:postgresMode": "external", "cdm:postgresExternalHost": "db.example.com" };
+    let caPem: string;
+    let external: Record<string, string>;
+
+    beforeAll(async () => {
+        caPem = (await rootCa(rootProfile)).pem;
+        external = {
+            "cdm:postgresMode": "external",
+            "cdm:postgresExternalHost": "db.example.com",
+            "cdm:postgresExternalCaCertificate": caPem,
+            "cdm:postgresExternalCidr": "10.20.0.0/24",
+        };
+    });
 
     it("takes per-consumer passwords from a secret JSON object", async () => {
         const config = parseProviderConfig(
@@ -103,7 +125,14 @@ describe("external PostgreSQL", () => {
             ]),
         );
         if (config.postgres.mode !== "external") throw new Error("expected external mode");
-        expect(config.postgres).toMatchObject({ host: "db.example.com", port: 5432, sslMode: "verify-full", consumers: ["bridge", "keycloak"] });
+        expect(config.postgres).toMatchObject({
+            host: "db.example.com",
+            port: 5432,
+            sslMode: "verify-full",
+            caCertificate: caPem,
+            cidr: "10.20.0.0/24",
+            consumers: ["bridge", "keycloak"],
+        });
         expect(await pulumi.isSecret(config.postgres.passwords)).toBe(true);
         expect(await resolve(config.postgres.passwords)).toEqual({ keycloak: "k-pw", bridge: "b-pw" });
     });
@@ -137,7 +166,7 @@ describe("external PostgreSQL", () => {
         ]);
     });
 
-    it("refuses an unknown sslmode and a missing host", () => {
+    it("refuses an unknown sslmode and a missing host, CA and address range", () => {
         expect(
             problemsOf(() =>
                 parseProviderConfig(
@@ -151,7 +180,54 @@ describe("external PostgreSQL", () => {
         ).toEqual([
             "cdm:postgresExternalHost: is required when cdm:postgresMode is external",
             'cdm:postgresExternalSslMode: "disable" is not one of require, verify-ca, verify-full',
+            "cdm:postgresExternalCidr: is required when cdm:postgresMode is external",
         ]);
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw(
+                        "provider",
+                        {
+                            ...external,
+                            "cdm:postgresExternalHost": "db.example.com/x?sslmode=disable&",
+                            "cdm:postgresExternalCaCertificate": "",
+                            "cdm:postgresExternalCidr": "10.20.0.1/24",
+                            "cdm:postgresExternalPasswords": "{}",
+                        },
+                        ["cdm:postgresExternalPasswords"],
+                    ),
+                ),
+            ),
+        ).toEqual([
+            'cdm:postgresExternalHost: "db.example.com/x?sslmode=disable&" is not a DNS name or IPv4 address',
+            "cdm:postgresExternalCaCertificate: is required with cdm:postgresExternalSslMode verify-full",
+            'cdm:postgresExternalCidr: "10.20.0.1/24" has host bits set; the network is 10.20.0.0/24',
+        ]);
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw("provider", { ...external, "cdm:postgresExternalCaCertificate": "not a pem", "cdm:postgresExternalPasswords": "{}" }, [
+                        "cdm:postgresExternalPasswords",
+                    ]),
+                ),
+            ),
+        ).toEqual(["cdm:postgresExternalCaCertificate: is not a PEM certificate"]);
+    });
+
+    it("needs no CA with sslmode require", () => {
+        const config = parseProviderConfig(
+            raw(
+                "provider",
+                {
+                    ...external,
+                    "cdm:postgresExternalSslMode": "require",
+                    "cdm:postgresExternalCaCertificate": "",
+                    "cdm:postgresExternalPasswords": '{"keycloak":"k","bridge":"b"}',
+                },
+                ["cdm:postgresExternalPasswords"],
+            ),
+        );
+        expect(config.postgres).toMatchObject({ sslMode: "require", caCertificate: undefined });
     });
 });
 

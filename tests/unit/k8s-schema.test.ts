@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { modelClassName, validateKubeObject } from "../../tools/k8s-schema";
+import { metadataProblems, modelClassName, validateKubeObject } from "../../tools/k8s-schema";
 
 describe("Kubernetes schema validation", () => {
     it("maps apiVersion and kind to the schema model", () => {
@@ -46,5 +46,23 @@ describe("Kubernetes schema validation", () => {
         expect(await validateKubeObject({ apiVersion: "v1", kind: "Widget", metadata: { name: "w" } })).toEqual([
             "Widget w: v1 Widget is not a Kubernetes API type",
         ]);
+    });
+});
+
+describe("names and labels", () => {
+    it("refuses names and labels the API server refuses", () => {
+        expect(
+            metadataProblems({
+                apiVersion: "v1",
+                kind: "Service",
+                metadata: { name: "web.api", labels: { "app.kubernetes.io/instance": "x".repeat(64), "bad key!": "v", ok: "-v" } },
+            }),
+        ).toEqual([
+            'name "web.api" is not a valid Service name',
+            `label app.kubernetes.io/instance value "${"x".repeat(64)}" is not a valid label value`,
+            'label key "bad key!" is not a valid label key',
+            'label ok value "-v" is not a valid label value',
+        ]);
+        expect(metadataProblems({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ca.json", labels: { "a/b": "" } } })).toEqual([]);
     });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buildContainer, buildEnv, buildPodSpec, buildProbe, ContainerSpec, podAnnotations } from "../../components/k8s/pod";
-import { baselineViolations, containerSecurityContext } from "../../components/k8s/security";
+import { StackContext } from "../../components/k8s/context";
+import { admits, baselineViolations, containerSecurityContext, requiredPodSecurity } from "../../components/k8s/security";
+import { renderWorkload, WorkloadArgs } from "../../components/k8s/workload";
 
 const probe = { http: { path: "/health", port: 8080 } };
 const web: ContainerSpec = {
@@ -36,7 +38,7 @@ describe("pod builder", () => {
     });
 
     it("renders resources, probes, ports and scratch volumes", () => {
-        const spec = buildPodSpec({ containers: [{ ...web, scratch: ["/tmp", "/var/cache/app"] }] });
+        const spec = buildPodSpec({ containers: [{ ...web, scratch: ["/tmp", "/var/cache/app"], sharedMemory: "128Mi" }] });
         const c = spec.containers[0];
         expect(c.resources).toEqual({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "256Mi" } });
         expect(c.readinessProbe).toEqual({
@@ -50,10 +52,12 @@ describe("pod builder", () => {
         expect(c.volumeMounts).toEqual([
             { name: "scratch-web-tmp", mountPath: "/tmp" },
             { name: "scratch-web-var-cache-app", mountPath: "/var/cache/app" },
+            { name: "scratch-web-dev-shm", mountPath: "/dev/shm" },
         ]);
         expect(spec.volumes).toEqual([
             { name: "scratch-web-tmp", emptyDir: { sizeLimit: "256Mi" } },
             { name: "scratch-web-var-cache-app", emptyDir: { sizeLimit: "256Mi" } },
+            { name: "scratch-web-dev-shm", emptyDir: { medium: "Memory", sizeLimit: "128Mi" } },
         ]);
     });
 
@@ -101,6 +105,50 @@ describe("pod builder", () => {
     it("allows a writable root filesystem only by exception", () => {
         expect(containerSecurityContext({ reason: "legacy", writableRootFilesystem: true }).readOnlyRootFilesystem).toBe(false);
         expect(buildContainer(web).securityContext.readOnlyRootFilesystem).toBe(true);
+    });
+});
+
+describe("Pod Security levels", () => {
+    it("computes the level an exception needs", () => {
+        expect(requiredPodSecurity()).toBe("restricted");
+        expect(requiredPodSecurity({ reason: "binds port 443", addCapabilities: ["NET_BIND_SERVICE"] })).toBe("restricted");
+        expect(requiredPodSecurity({ reason: "changes file owners", addCapabilities: ["CHOWN"] })).toBe("baseline");
+        expect(requiredPodSecurity({ reason: "WireGuard", addCapabilities: ["NET_ADMIN"] })).toBe("privileged");
+        expect(requiredPodSecurity({ reason: "legacy image", writableRootFilesystem: true })).toBe("restricted");
+        expect(admits("privileged", "restricted")).toBe(true);
+        expect(admits("restricted", "baseline")).toBe(false);
+    });
+
+    const ctx: StackContext = {
+        namespace: "cdm-tenant-acme",
+        podSecurity: "restricted",
+        partOf: "cdm-tenant-acme",
+        skipAwait: false,
+        ingress: { className: "nginx", controllerNamespace: "ingress-nginx" },
+    };
+    const workload = (pod: WorkloadArgs["pod"], podSecurity = ctx.podSecurity): WorkloadArgs => ({
+        context: { ...ctx, podSecurity },
+        identity: { app: "wireguard", component: "vpn" },
+        kind: "Deployment",
+        pod,
+        ingress: [],
+        egress: [],
+    });
+
+    it("refuses a workload whose exception the namespace would not admit", () => {
+        const pod = { containers: [web], exception: { reason: "WireGuard", addCapabilities: ["NET_ADMIN"] } };
+        expect(() => renderWorkload(workload(pod), "wireguard")).toThrow(
+            'wireguard: its security exception needs Pod Security "privileged", but the namespace enforces "restricted"; run it in a namespace of its own',
+        );
+        expect(renderWorkload(workload(pod, "privileged"), "wireguard").spec.template.metadata.annotations).toEqual({
+            "cdm-platform.dev/security-exception": "WireGuard",
+        });
+    });
+
+    it("refuses a restart policy other than Always for long-running workloads", () => {
+        expect(() => renderWorkload(workload({ containers: [web], restartPolicy: "OnFailure" }), "web")).toThrow(
+            "wireguard: a Deployment restarts its pods always; restartPolicy is for Jobs",
+        );
     });
 });
 
