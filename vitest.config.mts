@@ -7,7 +7,14 @@ export default defineConfig({
         projects: [
             { test: { name: "unit", include: ["tests/unit/**/*.test.ts"] } },
             // Each graph file evaluates whole stacks under Pulumi's process-global mocks.
-            { test: { name: "graph", include: ["tests/graph/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000 } },
+            {
+                test: {
+                    name: "graph",
+                    include: ["tests/graph/**/*.test.ts"],
+                    testTimeout: 60_000,
+                    hookTimeout: 60_000,
+                },
+            },
             {
                 test: {
                     name: "integration",

@@ -38,6 +38,10 @@ export class ProviderStack extends pulumi.ComponentResource {
             { context, config: config.postgres, consumers: providerDatabaseConsumers },
             child,
         );
-        this.registerOutputs({ namespace: this.namespace, endpoints: this.endpoints, postgres: this.postgres });
+        this.registerOutputs({
+            namespace: this.namespace,
+            endpoints: this.endpoints,
+            postgres: this.postgres,
+        });
     }
 }

@@ -9,7 +9,11 @@ import { NamespaceQuota, StackNamespace } from "./k8s/namespace";
  * cluster, without it the ambient kubeconfig. Switching a resource between the default and an
  * explicit provider would replace it, so adding a kubeconfig later must not change providers.
  */
-export function kubernetesProvider(name: string, config: CommonConfig, parent: pulumi.ComponentResource): k8s.Provider {
+export function kubernetesProvider(
+    name: string,
+    config: CommonConfig,
+    parent: pulumi.ComponentResource,
+): k8s.Provider {
     return new k8s.Provider(
         `${name}-kubernetes`,
         { ...(config.kubeconfig ? { kubeconfig: config.kubeconfig } : {}), enableServerSideApply: true },

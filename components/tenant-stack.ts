@@ -32,14 +32,24 @@ export class TenantStack extends pulumi.ComponentResource {
     constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:TenantStack", name, {}, opts);
         const { config } = args;
-        const providerStack = new pulumi.StackReference(`${name}-provider`, { name: config.providerStack }, { parent: this });
+        const providerStack = new pulumi.StackReference(
+            `${name}-provider`,
+            { name: config.providerStack },
+            { parent: this },
+        );
         this.providerEndpoints = providerStack.requireOutput("endpoints") as pulumi.Output<ProviderEndpoints>;
         const provider = kubernetesProvider(name, config, this);
         const child: pulumi.ComponentResourceOptions = { parent: this, provider };
-        const { namespace, context } = createStackNamespace(name, config, `cdm-tenant-${config.tenantId}`, child, {
-            id: config.tenantId,
-            quota: config.quota,
-        });
+        const { namespace, context } = createStackNamespace(
+            name,
+            config,
+            `cdm-tenant-${config.tenantId}`,
+            child,
+            {
+                id: config.tenantId,
+                quota: config.quota,
+            },
+        );
         this.namespace = namespace.name;
         this.endpoints = tenantEndpoints(config.domain, config.tenantId, config.wireguard.port);
         this.postgres = new Postgres(

@@ -46,7 +46,11 @@ async function main(): Promise<void> {
     const cases: Record<string, EvaluateOptions> = {
         empty: { stack: "provider", config: provider, program: () => ({}) },
         provider: { stack: "provider", config: provider },
-        tenant: { stack: "tenant", config: tenant, stackOutputs: { [tenant.values["cdm:providerStack"]]: providerEvaluation } },
+        tenant: {
+            stack: "tenant",
+            config: tenant,
+            stackOutputs: { [tenant.values["cdm:providerStack"]]: providerEvaluation },
+        },
     };
     const samples: Record<string, number[]> = { empty: [], provider: [], tenant: [] };
     for (const name of Object.keys(cases)) await timeOnce(cases[name]); // warm-up
@@ -66,7 +70,9 @@ async function main(): Promise<void> {
         };
     });
     for (const s of scenarios) {
-        console.log(`${s.name.padEnd(26)} ${String(s.value).padStart(9)} ${s.unit}  baseline ${s.baseline} ${s.unit}  ratio ${s.ratio}`);
+        console.log(
+            `${s.name.padEnd(26)} ${String(s.value).padStart(9)} ${s.unit}  baseline ${s.baseline} ${s.unit}  ratio ${s.ratio}`,
+        );
     }
     if (jsonFile) {
         writeFileSync(jsonFile, `${JSON.stringify({ scenarios }, null, 2)}\n`);

@@ -13,7 +13,9 @@ export function findCopies(dir: string, pkg: string): string[] {
         if (!existsSync(modules)) return;
         const manifest = join(modules, pkg, "package.json");
         if (existsSync(manifest)) {
-            found.push(`${join(modules, pkg)}@${(JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version}`);
+            found.push(
+                `${join(modules, pkg)}@${(JSON.parse(readFileSync(manifest, "utf8")) as { version: string }).version}`,
+            );
         }
         for (const entry of readdirSync(modules)) {
             const packages = entry.startsWith("@")
@@ -29,7 +31,9 @@ export function findCopies(dir: string, pkg: string): string[] {
 if (require.main === module) {
     const copies = findCopies(projectRoot, "@pulumi/pulumi");
     if (copies.length !== 1) {
-        console.error(`expected exactly one copy of @pulumi/pulumi, found ${copies.length}:\n  ${copies.join("\n  ")}`);
+        console.error(
+            `expected exactly one copy of @pulumi/pulumi, found ${copies.length}:\n  ${copies.join("\n  ")}`,
+        );
         process.exit(1);
     }
     console.log(`one copy of @pulumi/pulumi: ${copies[0].replace(`${projectRoot}/`, "")}`);

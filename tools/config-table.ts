@@ -29,7 +29,12 @@ export function configTable(): string {
     const roleOf = roles();
     const escape = (s: string) => s.replace(/\|/g, "\\|").replace(/\s+/g, " ").trim();
     const rows = Object.entries(keys).map(([key, schema]) => {
-        const def = schema.default === undefined ? "*(required)*" : schema.default === "" ? '`""`' : `\`${String(schema.default)}\``;
+        const def =
+            schema.default === undefined
+                ? "*(required)*"
+                : schema.default === ""
+                  ? '`""`'
+                  : `\`${String(schema.default)}\``;
         return `| \`${project}:${key}\` | ${schema.type} | ${def} | ${roleOf.get(key) ?? "both"} | ${escape(schema.description)} |`;
     });
     return ["| key | type | default | stacks | description |", "|---|---|---|---|---|", ...rows].join("\n");

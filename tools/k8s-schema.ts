@@ -24,7 +24,9 @@ type ModelMap = Record<string, { attributeTypeMap?: AttributeMap }>;
 let modelsPromise: Promise<ModelMap> | undefined;
 
 function clientModels(): Promise<ModelMap> {
-    modelsPromise ??= import("@kubernetes/client-node/dist/gen/models/ObjectSerializer.js" as string) as Promise<ModelMap>;
+    modelsPromise ??= import(
+        "@kubernetes/client-node/dist/gen/models/ObjectSerializer.js" as string
+    ) as Promise<ModelMap>;
     return modelsPromise;
 }
 
@@ -39,12 +41,16 @@ export function unknownFields(models: ModelMap, type: string, value: unknown, pa
     if (value === null || value === undefined) return [];
     const array = /^Array<(.+)>$/.exec(type);
     if (array) {
-        return Array.isArray(value) ? value.flatMap((v, i) => unknownFields(models, array[1], v, `${path}[${i}]`)) : [];
+        return Array.isArray(value)
+            ? value.flatMap((v, i) => unknownFields(models, array[1], v, `${path}[${i}]`))
+            : [];
     }
     const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
     if (map) {
         return typeof value === "object"
-            ? Object.entries(value as object).flatMap(([k, v]) => unknownFields(models, map[1], v, `${path}.${k}`))
+            ? Object.entries(value as object).flatMap(([k, v]) =>
+                  unknownFields(models, map[1], v, `${path}.${k}`),
+              )
             : [];
     }
     const attributes = models[type]?.attributeTypeMap;
@@ -70,16 +76,22 @@ export function metadataProblems(object: KubeObject): string[] {
         ? name.length <= 63 && dns1123Label.test(name)
         : name.length <= 253 && dns1123Subdomain.test(name);
     if (!nameOk) problems.push(`name "${name}" is not a valid ${object.kind} name`);
-    const maps: Record<string, Readonly<Record<string, string>> | undefined> = { label: object.metadata?.labels };
-    const template = (object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template;
+    const maps: Record<string, Readonly<Record<string, string>> | undefined> = {
+        label: object.metadata?.labels,
+    };
+    const template = (object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } })
+        .spec?.template;
     if (template?.metadata?.labels) maps["pod template label"] = template.metadata.labels;
     for (const [what, labels] of Object.entries(maps)) {
         for (const [key, value] of Object.entries(labels ?? {})) {
             const [prefix, keyName] = key.includes("/") ? key.split("/", 2) : ["", key];
             const keyOk =
-                keyName.length <= 63 && labelName.test(keyName) && (prefix === "" || (prefix.length <= 253 && dns1123Subdomain.test(prefix)));
+                keyName.length <= 63 &&
+                labelName.test(keyName) &&
+                (prefix === "" || (prefix.length <= 253 && dns1123Subdomain.test(prefix)));
             if (!keyOk) problems.push(`${what} key "${key}" is not a valid label key`);
-            if (value.length > 63 || !labelValueSyntax.test(value)) problems.push(`${what} ${key} value "${value}" is not a valid label value`);
+            if (value.length > 63 || !labelValueSyntax.test(value))
+                problems.push(`${what} ${key} value "${value}" is not a valid label value`);
         }
     }
     return problems;
@@ -87,7 +99,9 @@ export function metadataProblems(object: KubeObject): string[] {
 
 /** Problems with one object; an empty list means the API server's schema accepts it. */
 export async function validateKubeObject(object: KubeObject): Promise<string[]> {
-    const [group, version] = object.apiVersion.includes("/") ? object.apiVersion.split("/") : ["", object.apiVersion];
+    const [group, version] = object.apiVersion.includes("/")
+        ? object.apiVersion.split("/")
+        : ["", object.apiVersion];
     const modulePath = group ? `kubernetes-models/${group}/${version}` : `kubernetes-models/${version}`;
     const where = `${object.kind} ${object.metadata?.name ?? "(unnamed)"}`;
     let Model: (new (data: unknown) => { validate(): void }) | undefined;
@@ -110,7 +124,11 @@ export async function validateKubeObject(object: KubeObject): Promise<string[]> 
     if (!models[className]) {
         problems.push(`${where}: no schema model ${className}`);
     } else {
-        problems.push(...unknownFields(models, className, object, "").map((p) => `${where}: unknown field ${p.slice(1)}`));
+        problems.push(
+            ...unknownFields(models, className, object, "").map(
+                (p) => `${where}: unknown field ${p.slice(1)}`,
+            ),
+        );
     }
     return problems;
 }

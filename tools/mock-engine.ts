@@ -40,9 +40,14 @@ export interface Evaluation {
 }
 
 /** Stack outputs with every secret output replaced by the marker, for printing. */
-export function printableOutputs(evaluation: Pick<Evaluation, "outputs" | "secretOutputs">): Record<string, unknown> {
+export function printableOutputs(
+    evaluation: Pick<Evaluation, "outputs" | "secretOutputs">,
+): Record<string, unknown> {
     return Object.fromEntries(
-        Object.entries(evaluation.outputs).map(([k, v]) => [k, evaluation.secretOutputs.includes(k) ? secretMarker : v]),
+        Object.entries(evaluation.outputs).map(([k, v]) => [
+            k,
+            evaluation.secretOutputs.includes(k) ? secretMarker : v,
+        ]),
     );
 }
 
@@ -69,7 +74,11 @@ function isUnknown(value: unknown): boolean {
 }
 
 /** Walks deserialized inputs, replacing secrets with the marker and listing their paths. */
-export function redactSecrets(value: unknown, path = "", found: string[] = []): { redacted: any; raw: any; paths: string[] } {
+export function redactSecrets(
+    value: unknown,
+    path = "",
+    found: string[] = [],
+): { redacted: any; raw: any; paths: string[] } {
     const walk = (v: unknown, p: string, inSecret: boolean): { redacted: any; raw: any } => {
         if (isUnknown(v)) {
             return { redacted: inSecret ? secretMarker : unknownMarker, raw: unknownMarker };
@@ -84,7 +93,9 @@ export function redactSecrets(value: unknown, path = "", found: string[] = []): 
             return { redacted: parts.map((x) => x.redacted), raw: parts.map((x) => x.raw) };
         }
         if (typeof v === "object" && v !== null) {
-            const entries = Object.entries(v).map(([k, x]) => [k, walk(x, p ? `${p}.${k}` : k, inSecret)] as const);
+            const entries = Object.entries(v).map(
+                ([k, x]) => [k, walk(x, p ? `${p}.${k}` : k, inSecret)] as const,
+            );
             return {
                 redacted: Object.fromEntries(entries.map(([k, x]) => [k, x.redacted])),
                 raw: Object.fromEntries(entries.map(([k, x]) => [k, x.raw])),
@@ -118,7 +129,9 @@ export function providerState(type: string, inputs: Record<string, any>): Record
 function throwawayPublicKey(algorithm: string, curve?: string): string {
     const { publicKey } =
         algorithm === "ECDSA"
-            ? generateKeyPairSync("ec", { namedCurve: { P256: "P-256", P384: "P-384", P521: "P-521" }[curve ?? "P224"] ?? "P-256" })
+            ? generateKeyPairSync("ec", {
+                  namedCurve: { P256: "P-256", P384: "P-384", P521: "P-521" }[curve ?? "P224"] ?? "P-256",
+              })
             : algorithm === "ED25519"
               ? generateKeyPairSync("ed25519")
               : generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -165,7 +178,10 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
                     };
                     return { id: args.inputs.name, state };
                 }
-                return { id: args.custom ? `${args.name}-id` : undefined, state: providerState(args.type, args.inputs) };
+                return {
+                    id: args.custom ? `${args.name}-id` : undefined,
+                    state: providerState(args.type, args.inputs),
+                };
             },
             call(args) {
                 throw new Error(`unexpected provider function call ${args.token} under the mock engine`);
@@ -185,7 +201,11 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         monitor[method] = (req: any, callback: any) => {
             const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
             const protect = typeof req.getProtect === "function" && req.getProtect() === true;
-            parents.set(`${req.getType()}::${req.getName()}`, { urn, parent: req.getParent() || undefined, protect });
+            parents.set(`${req.getType()}::${req.getName()}`, {
+                urn,
+                parent: req.getParent() || undefined,
+                protect,
+            });
             return original(req, callback);
         };
     }
@@ -212,11 +232,14 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
  * (`apply` would never run for an unknown value; the SDK's own `promise(withUnknowns)` does).
  */
 async function resolve<T>(output: pulumi.Output<T>): Promise<unknown> {
-    const value = await (output as unknown as { promise(withUnknowns: boolean): Promise<unknown> }).promise(true);
+    const value = await (output as unknown as { promise(withUnknowns: boolean): Promise<unknown> }).promise(
+        true,
+    );
     const replace = (v: unknown): unknown => {
         if (isUnknown(v)) return unknownMarker;
         if (Array.isArray(v)) return v.map(replace);
-        if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replace(x)]));
+        if (typeof v === "object" && v !== null)
+            return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replace(x)]));
         return v;
     };
     return replace(value);

@@ -65,12 +65,16 @@ async function main(): Promise<number> {
     for (const stack of args.stacks) {
         const evaluation = await evaluateWithReferences(stack, done);
         const objects = kubeObjects(evaluation.resources);
-        console.log(`\n=== stack ${stack}: ${evaluation.resources.length} resources, ${objects.length} Kubernetes objects`);
+        console.log(
+            `\n=== stack ${stack}: ${evaluation.resources.length} resources, ${objects.length} Kubernetes objects`,
+        );
         console.log(formatTree(evaluation.resources).join("\n"));
         console.log("\nresources by type:");
-        for (const [type, n] of countByType(evaluation.resources)) console.log(`  ${String(n).padStart(3)}  ${type}`);
+        for (const [type, n] of countByType(evaluation.resources))
+            console.log(`  ${String(n).padStart(3)}  ${type}`);
         console.log("\noutputs:");
-        for (const [key, value] of Object.entries(printableOutputs(evaluation))) console.log(`  ${key}: ${JSON.stringify(value)}`);
+        for (const [key, value] of Object.entries(printableOutputs(evaluation)))
+            console.log(`  ${key}: ${JSON.stringify(value)}`);
         const problems = (await Promise.all(objects.map(validateKubeObject))).flat();
         for (const p of problems) console.error(`schema: ${p}`);
         invalid += problems.length;

@@ -9,7 +9,11 @@ import { RecordedResource } from "./mock-engine";
 
 /** True for resources that are Kubernetes objects (not providers or components). */
 export function isKubeObject(resource: RecordedResource): boolean {
-    return resource.custom && resource.type.startsWith("kubernetes:") && !resource.type.startsWith("pulumi:providers:");
+    return (
+        resource.custom &&
+        resource.type.startsWith("kubernetes:") &&
+        !resource.type.startsWith("pulumi:providers:")
+    );
 }
 
 /** Drops undefined values so the YAML shows exactly what the API server would receive. */

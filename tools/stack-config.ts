@@ -19,7 +19,10 @@ export interface ConfigKeySchema {
 }
 
 /** The project name and its config schema. */
-export function readProjectSchema(root = projectRoot): { project: string; keys: Record<string, ConfigKeySchema> } {
+export function readProjectSchema(root = projectRoot): {
+    project: string;
+    keys: Record<string, ConfigKeySchema>;
+} {
     const project = parse(readFileSync(join(root, "Pulumi.yaml"), "utf8")) as {
         name: string;
         config?: Record<string, ConfigKeySchema>;
@@ -55,7 +58,11 @@ export function loadStackConfig(stack: string, root = projectRoot): StackConfigV
 }
 
 /** Merges a stack's raw `config:` map over the project defaults (see loadStackConfig). */
-export function mergeStackConfig(stack: string, config: Record<string, unknown>, root = projectRoot): StackConfigValues {
+export function mergeStackConfig(
+    stack: string,
+    config: Record<string, unknown>,
+    root = projectRoot,
+): StackConfigValues {
     const { project, keys } = readProjectSchema(root);
     const values: Record<string, string> = {};
     const secretKeys: string[] = [];
@@ -72,7 +79,9 @@ export function mergeStackConfig(stack: string, config: Record<string, unknown>,
         const schema = keys[key];
         if (!schema) {
             const near = Object.keys(keys).find((k) => k.toLowerCase() === key.toLowerCase());
-            problems.push(`${project}:${key}: is not a setting of this project${near ? ` (did you mean ${project}:${near}?)` : ""}`);
+            problems.push(
+                `${project}:${key}: is not a setting of this project${near ? ` (did you mean ${project}:${near}?)` : ""}`,
+            );
             continue;
         }
         if (typeof raw === "object" && raw !== null && "secure" in raw) {
@@ -83,9 +92,12 @@ export function mergeStackConfig(stack: string, config: Record<string, unknown>,
         // `pulumi config set` writes every value as a string, so "51820" is a valid integer.
         const text = typeof raw === "string" ? raw : undefined;
         const typeOk =
-            (schema.type === "string" && (text !== undefined || typeof raw === "number" || typeof raw === "boolean")) ||
-            (schema.type === "integer" && (Number.isInteger(raw) || (text !== undefined && /^-?[0-9]+$/.test(text)))) ||
-            (schema.type === "boolean" && (typeof raw === "boolean" || text === "true" || text === "false")) ||
+            (schema.type === "string" &&
+                (text !== undefined || typeof raw === "number" || typeof raw === "boolean")) ||
+            (schema.type === "integer" &&
+                (Number.isInteger(raw) || (text !== undefined && /^-?[0-9]+$/.test(text)))) ||
+            (schema.type === "boolean" &&
+                (typeof raw === "boolean" || text === "true" || text === "false")) ||
             (schema.type === "array" && Array.isArray(raw));
         if (!typeOk) {
             problems.push(`${project}:${key}: must be of type ${schema.type} (got ${JSON.stringify(raw)})`);

@@ -21,7 +21,10 @@ export function formatTree(resources: readonly RecordedResource[]): string[] {
     const lines: string[] = [];
     const visit = (parent: string | undefined, prefix: string) => {
         const list = (children.get(parent) ?? []).sort(
-            (a, b) => Number(a.custom) - Number(b.custom) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+            (a, b) =>
+                Number(a.custom) - Number(b.custom) ||
+                a.type.localeCompare(b.type) ||
+                a.name.localeCompare(b.name),
         );
         list.forEach((r, i) => {
             const last = i === list.length - 1;

@@ -1,6 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RawConfig } from "./raw-config";
-import { isCertificatePem, isDnsLabel, isDnsName, isQuantity, parseIpv4, parseIpv4Cidr, Problems } from "./validate";
+import {
+    isCertificatePem,
+    isDnsLabel,
+    isDnsName,
+    isQuantity,
+    parseIpv4,
+    parseIpv4Cidr,
+    Problems,
+} from "./validate";
 
 /** The two kinds of stack this program builds. */
 export type StackRole = "provider" | "tenant";
@@ -131,7 +139,11 @@ export function parseQuantity(raw: RawConfig, key: string, problems: Problems): 
  * Reads a key that holds a credential. A value set without `--secret` would sit in plain text
  * in the stack file, so it is refused; the value itself never appears in a message.
  */
-export function parseSecret(raw: RawConfig, key: string, problems: Problems): pulumi.Output<string> | undefined {
+export function parseSecret(
+    raw: RawConfig,
+    key: string,
+    problems: Problems,
+): pulumi.Output<string> | undefined {
     const value = optional(raw, key);
     if (value === undefined) {
         return undefined;
@@ -151,7 +163,12 @@ function parsePostgres(raw: RawConfig, problems: Problems): PostgresConfig {
         }
         return { mode: "in-cluster", storageSize: parseQuantity(raw, "postgresStorageSize", problems) };
     }
-    const host = required(raw, "postgresExternalHost", problems, "is required when cdm:postgresMode is external");
+    const host = required(
+        raw,
+        "postgresExternalHost",
+        problems,
+        "is required when cdm:postgresMode is external",
+    );
     if (host !== "" && !isDnsName(host) && parseIpv4(host) === undefined) {
         problems.add("cdm:postgresExternalHost", `"${host}" is not a DNS name or IPv4 address`);
     }
@@ -161,17 +178,29 @@ function parsePostgres(raw: RawConfig, problems: Problems): PostgresConfig {
     }
     const caCertificate = optional(raw, "postgresExternalCaCertificate");
     if (caCertificate === undefined && sslMode.startsWith("verify-")) {
-        problems.add("cdm:postgresExternalCaCertificate", `is required with cdm:postgresExternalSslMode ${sslMode}`);
+        problems.add(
+            "cdm:postgresExternalCaCertificate",
+            `is required with cdm:postgresExternalSslMode ${sslMode}`,
+        );
     } else if (caCertificate !== undefined && !isCertificatePem(caCertificate)) {
         problems.add("cdm:postgresExternalCaCertificate", "is not a PEM certificate");
     }
-    const cidr = required(raw, "postgresExternalCidr", problems, "is required when cdm:postgresMode is external");
+    const cidr = required(
+        raw,
+        "postgresExternalCidr",
+        problems,
+        "is required when cdm:postgresMode is external",
+    );
     const parsedCidr = cidr === "" ? undefined : parseIpv4Cidr(cidr);
     if (typeof parsedCidr === "string") {
         problems.add("cdm:postgresExternalCidr", parsedCidr);
     }
     const secret = parseSecret(raw, "postgresExternalPasswords", problems);
-    const passwords = parsePasswordMap(raw.get("postgresExternalPasswords") ?? "", secret !== undefined, problems);
+    const passwords = parsePasswordMap(
+        raw.get("postgresExternalPasswords") ?? "",
+        secret !== undefined,
+        problems,
+    );
     return {
         mode,
         host,
@@ -206,7 +235,10 @@ function parsePasswordMap(text: string, isSet: boolean, problems: Problems): Rec
     const entries = Object.entries(parsed as Record<string, unknown>);
     const bad = entries.filter(([name, pw]) => !isDnsLabel(name, 63) || typeof pw !== "string" || pw === "");
     if (bad.length > 0) {
-        problems.add(key, `entries ${bad.map(([n]) => JSON.stringify(n)).join(", ")} need a DNS-label name and a non-empty string password`);
+        problems.add(
+            key,
+            `entries ${bad.map(([n]) => JSON.stringify(n)).join(", ")} need a DNS-label name and a non-empty string password`,
+        );
     }
     return Object.fromEntries(entries.filter(([n]) => !bad.some(([b]) => b === n))) as Record<string, string>;
 }
@@ -226,10 +258,16 @@ export function parseCommon(
     }
     const namespace = optional(raw, "namespace") ?? defaultNamespace;
     if (!isDnsLabel(namespace)) {
-        problems.add("cdm:namespace", `"${namespace}" is not a DNS label (a-z, 0-9, '-', at most 63 characters)`);
+        problems.add(
+            "cdm:namespace",
+            `"${namespace}" is not a DNS label (a-z, 0-9, '-', at most 63 characters)`,
+        );
     } else if (namespace !== defaultNamespace && /^(cdm-|kube-|default$)/.test(namespace)) {
         // cdm-* names belong to the platform's own stacks: a stack must not claim another's.
-        problems.add("cdm:namespace", `"${namespace}" is reserved; use ${defaultNamespace} or a name outside cdm-*, kube-*, default`);
+        problems.add(
+            "cdm:namespace",
+            `"${namespace}" is reserved; use ${defaultNamespace} or a name outside cdm-*, kube-*, default`,
+        );
     }
     const controllerNamespace = required(raw, "ingressNamespace", problems);
     if (controllerNamespace !== "" && !isDnsLabel(controllerNamespace)) {
@@ -237,7 +275,10 @@ export function parseCommon(
     }
     const mirror = optional(raw, "imageRegistryMirror");
     if (mirror !== undefined && !/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._/-]+)?$/.test(mirror)) {
-        problems.add("cdm:imageRegistryMirror", `"${mirror}" is not a registry host such as registry.example.com:5000`);
+        problems.add(
+            "cdm:imageRegistryMirror",
+            `"${mirror}" is not a registry host such as registry.example.com:5000`,
+        );
     }
     return {
         role,

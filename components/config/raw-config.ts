@@ -26,7 +26,8 @@ export function pulumiRawConfig(): RawConfig {
 
 /** A RawConfig over a plain map of `cdm:<key>` (or bare `<key>`) values; for tests and tools. */
 export function mapRawConfig(values: Record<string, string>, secretKeys: readonly string[] = []): RawConfig {
-    const strip = (k: string) => (k.startsWith(`${configNamespace}:`) ? k.slice(configNamespace.length + 1) : k);
+    const strip = (k: string) =>
+        k.startsWith(`${configNamespace}:`) ? k.slice(configNamespace.length + 1) : k;
     const plain = new Map(Object.entries(values).map(([k, v]) => [strip(k), v]));
     const secret = new Set(secretKeys.map(strip));
     return { get: (key) => plain.get(key), isSecret: (key) => secret.has(key) };

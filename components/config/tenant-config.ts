@@ -1,4 +1,12 @@
-import { CommonConfig, optional, parseCommon, parseInteger, parseQuantity, parseRole, required } from "./common-config";
+import {
+    CommonConfig,
+    optional,
+    parseCommon,
+    parseInteger,
+    parseQuantity,
+    parseRole,
+    required,
+} from "./common-config";
 import { pulumiRawConfig, RawConfig } from "./raw-config";
 import { Ipv4Cidr, isDnsLabel, isQualifiedStackName, parseIpv4Cidr, Problems } from "./validate";
 
@@ -23,7 +31,12 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
     if (role !== undefined && role !== "tenant") {
         problems.add("cdm:role", `is "${role}", but a tenant configuration was requested`);
     }
-    const tenantId = required(raw, "tenantId", problems, "is required for a tenant stack (a DNS label such as acme)");
+    const tenantId = required(
+        raw,
+        "tenantId",
+        problems,
+        "is required for a tenant stack (a DNS label such as acme)",
+    );
     if (tenantId !== "" && !isDnsLabel(tenantId, maxTenantIdLength)) {
         problems.add(
             "cdm:tenantId",
@@ -38,7 +51,10 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
         "is required for a tenant stack: the provider stack's name, <org>/cdm/<stack>",
     );
     if (providerStack !== "" && !isQualifiedStackName(providerStack)) {
-        problems.add("cdm:providerStack", `"${providerStack}" is not a fully qualified stack name <org>/<project>/<stack>`);
+        problems.add(
+            "cdm:providerStack",
+            `"${providerStack}" is not a fully qualified stack name <org>/<project>/<stack>`,
+        );
     }
     const cidrText = required(raw, "wireguardCidr", problems);
     // The VPN needs room for the server and devices: at most /30, and no wider than /8.

@@ -43,7 +43,10 @@ export interface AppIdentity {
 
 /** Labels that select an application's pods; stable across upgrades. */
 export function selectorLabels(ctx: Pick<StackContext, "partOf">, id: AppIdentity): Record<string, string> {
-    return { "app.kubernetes.io/name": id.app, "app.kubernetes.io/instance": boundedLabel(`${ctx.partOf}-${id.app}`) };
+    return {
+        "app.kubernetes.io/name": id.app,
+        "app.kubernetes.io/instance": boundedLabel(`${ctx.partOf}-${id.app}`),
+    };
 }
 
 /**
@@ -66,7 +69,10 @@ export function stackLabels(ctx: Pick<StackContext, "partOf" | "tenantId">): Rec
 }
 
 /** The full label set for an application's objects. */
-export function appLabels(ctx: Pick<StackContext, "partOf" | "tenantId">, id: AppIdentity): Record<string, string> {
+export function appLabels(
+    ctx: Pick<StackContext, "partOf" | "tenantId">,
+    id: AppIdentity,
+): Record<string, string> {
     return {
         ...selectorLabels(ctx, id),
         "app.kubernetes.io/component": id.component,
@@ -86,7 +92,12 @@ export function objectMeta(
     id: AppIdentity,
     name: string,
     annotations: Record<string, string> = {},
-): { name: string; namespace: pulumi.Input<string>; labels: Record<string, string>; annotations?: Record<string, string> } {
+): {
+    name: string;
+    namespace: pulumi.Input<string>;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+} {
     const all = { ...awaitAnnotations(ctx), ...annotations };
     return {
         name,
@@ -98,5 +109,8 @@ export function objectMeta(
 
 /** A label value: at most 63 characters of [A-Za-z0-9._-], starting and ending alphanumeric. */
 export function labelValue(text: string): string {
-    return text.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
+    return text
+        .replace(/[^A-Za-z0-9._-]/g, "_")
+        .slice(0, 63)
+        .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
 }

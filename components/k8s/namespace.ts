@@ -28,7 +28,9 @@ export interface StackNamespaceArgs {
 }
 
 /** Namespace labels: the Pod Security level enforced (audited and warned at restricted), and ownership. */
-export function namespaceLabels(args: Pick<StackNamespaceArgs, "podSecurity" | "partOf" | "tenantId">): Record<string, string> {
+export function namespaceLabels(
+    args: Pick<StackNamespaceArgs, "podSecurity" | "partOf" | "tenantId">,
+): Record<string, string> {
     return {
         "pod-security.kubernetes.io/enforce": args.podSecurity,
         "pod-security.kubernetes.io/enforce-version": "latest",
@@ -86,15 +88,28 @@ export class StackNamespace extends pulumi.ComponentResource {
             { metadata: { name: args.name, labels: namespaceLabels(args), annotations } },
             { ...child, protect: args.protect },
         );
-        const meta = (objectName: string) => ({ name: objectName, namespace: namespace.metadata.name, labels, annotations });
+        const meta = (objectName: string) => ({
+            name: objectName,
+            namespace: namespace.metadata.name,
+            labels,
+            annotations,
+        });
         const guards: pulumi.Resource[] = [
             createNetworkPolicy(`${name}-default-deny`, meta("default-deny"), defaultDenySpec(), child),
             createNetworkPolicy(`${name}-allow-dns`, meta("allow-dns"), dnsEgressSpec(), child),
         ];
         if (args.quota) {
             guards.push(
-                new k8s.core.v1.ResourceQuota(`${name}-quota`, { metadata: meta("quota"), spec: quotaSpec(args.quota) }, child),
-                new k8s.core.v1.LimitRange(`${name}-limits`, { metadata: meta("limits"), spec: limitRangeSpec() }, child),
+                new k8s.core.v1.ResourceQuota(
+                    `${name}-quota`,
+                    { metadata: meta("quota"), spec: quotaSpec(args.quota) },
+                    child,
+                ),
+                new k8s.core.v1.LimitRange(
+                    `${name}-limits`,
+                    { metadata: meta("limits"), spec: limitRangeSpec() },
+                    child,
+                ),
             );
         }
         this.name = pulumi.all([namespace.metadata.name, ...guards.map((g) => g.urn)]).apply(([n]) => n);

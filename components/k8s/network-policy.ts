@@ -82,11 +82,6 @@ export function dnsEgressSpec() {
     return { podSelector: {}, policyTypes: ["Egress"], egress };
 }
 
-/** The ingress controller as a peer, for HTTP services published through an Ingress. */
-export function ingressControllerPeer(controllerNamespace: string): Peer {
-    return { namespace: controllerNamespace };
-}
-
 /** Creates a NetworkPolicy object. */
 export function createNetworkPolicy(
     name: string,

@@ -1,7 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { labelPrefix } from "./context";
 import { isCredentialName } from "./credentials";
-import { containerSecurityContext, defaultRunAsUser, podSecurityContext, SecurityException } from "./security";
+import {
+    containerSecurityContext,
+    defaultRunAsUser,
+    podSecurityContext,
+    SecurityException,
+} from "./security";
 
 /** A value taken from a key of a Kubernetes Secret; the only way a credential reaches a container. */
 export interface SecretKeyRef {
@@ -14,7 +19,11 @@ export type EnvValue = pulumi.Input<string> | SecretKeyRef;
 
 /** How Kubernetes checks a container: an HTTP(S) GET, a TCP connect or a command. */
 export interface ProbeSpec {
-    readonly http?: { readonly path: string; readonly port: number | string; readonly scheme?: "HTTP" | "HTTPS" };
+    readonly http?: {
+        readonly path: string;
+        readonly port: number | string;
+        readonly scheme?: "HTTP" | "HTTPS";
+    };
     readonly tcp?: { readonly port: number | string };
     readonly exec?: readonly string[];
     readonly initialDelaySeconds?: number;
@@ -45,7 +54,11 @@ export interface ContainerSpec {
     readonly image: string;
     readonly command?: readonly pulumi.Input<string>[];
     readonly args?: readonly pulumi.Input<string>[];
-    readonly ports?: readonly { readonly name: string; readonly port: number; readonly protocol?: "TCP" | "UDP" }[];
+    readonly ports?: readonly {
+        readonly name: string;
+        readonly port: number;
+        readonly protocol?: "TCP" | "UDP";
+    }[];
     readonly env?: Readonly<Record<string, EnvValue>>;
     readonly resources: ResourceSpec;
     /** Probes for long-running containers; init and job containers leave them out. */
@@ -88,7 +101,9 @@ export function buildEnv(container: string, env: Readonly<Record<string, EnvValu
             return { name, valueFrom: { secretKeyRef: { name: value.secret, key: value.key } } };
         }
         if (isCredentialName(name)) {
-            throw new Error(`env ${name} of container ${container} holds a credential: pass it as a Secret reference`);
+            throw new Error(
+                `env ${name} of container ${container} holds a credential: pass it as a Secret reference`,
+            );
         }
         return { name, value };
     });
@@ -101,7 +116,15 @@ export function buildProbe(probe: ProbeSpec) {
         throw new Error("a probe needs exactly one of http, tcp or exec");
     }
     return {
-        ...(probe.http ? { httpGet: { path: probe.http.path, port: probe.http.port, scheme: probe.http.scheme ?? "HTTP" } } : {}),
+        ...(probe.http
+            ? {
+                  httpGet: {
+                      path: probe.http.path,
+                      port: probe.http.port,
+                      scheme: probe.http.scheme ?? "HTTP",
+                  },
+              }
+            : {}),
         ...(probe.tcp ? { tcpSocket: { port: probe.tcp.port } } : {}),
         ...(probe.exec ? { exec: { command: [...probe.exec] } } : {}),
         initialDelaySeconds: probe.initialDelaySeconds ?? 0,
@@ -113,7 +136,10 @@ export function buildProbe(probe: ProbeSpec) {
 
 /** Name of the emptyDir volume that backs scratch directory `path`. */
 export function scratchVolumeName(container: string, path: string): string {
-    const slug = path.replace(/[^a-z0-9]+/gi, "-").replace(/^-|-$/g, "").toLowerCase();
+    const slug = path
+        .replace(/[^a-z0-9]+/gi, "-")
+        .replace(/^-|-$/g, "")
+        .toLowerCase();
     return `scratch-${container}-${slug}`.slice(0, 63).replace(/-$/, "");
 }
 
@@ -126,8 +152,13 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
             ...(m.readOnly !== undefined ? { readOnly: m.readOnly } : {}),
             ...(m.subPath ? { subPath: m.subPath } : {}),
         })),
-        ...(spec.scratch ?? []).map((path) => ({ name: scratchVolumeName(spec.name, path), mountPath: path })),
-        ...(spec.sharedMemory ? [{ name: scratchVolumeName(spec.name, "/dev/shm"), mountPath: "/dev/shm" }] : []),
+        ...(spec.scratch ?? []).map((path) => ({
+            name: scratchVolumeName(spec.name, path),
+            mountPath: path,
+        })),
+        ...(spec.sharedMemory
+            ? [{ name: scratchVolumeName(spec.name, "/dev/shm"), mountPath: "/dev/shm" }]
+            : []),
     ];
     return {
         name: spec.name,
@@ -136,7 +167,13 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
         ...(spec.command ? { command: [...spec.command] } : {}),
         ...(spec.args ? { args: [...spec.args] } : {}),
         ...(spec.ports?.length
-            ? { ports: spec.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol ?? "TCP" })) }
+            ? {
+                  ports: spec.ports.map((p) => ({
+                      name: p.name,
+                      containerPort: p.port,
+                      protocol: p.protocol ?? "TCP",
+                  })),
+              }
             : {}),
         ...(spec.env ? { env: buildEnv(spec.name, spec.env) } : {}),
         resources: {
@@ -154,7 +191,8 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
 
 function buildVolume(v: VolumeSpec) {
     // Secrets are readable by the pod's group only (fsGroup), never by others.
-    if ("secret" in v) return { name: v.name, secret: { secretName: v.secret, defaultMode: v.mode ?? 0o440 } };
+    if ("secret" in v)
+        return { name: v.name, secret: { secretName: v.secret, defaultMode: v.mode ?? 0o440 } };
     return { name: v.name, configMap: { name: v.configMap, defaultMode: v.mode ?? 0o444 } };
 }
 
@@ -176,10 +214,12 @@ export function buildPodSpec(args: PodSpecArgs) {
     }
     const all = [...(args.initContainers ?? []), ...args.containers];
     const scratch = all.flatMap((c) => (c.scratch ?? []).map((path) => scratchVolumeName(c.name, path)));
-    const shm = all.filter((c) => c.sharedMemory).map((c) => ({
-        name: scratchVolumeName(c.name, "/dev/shm"),
-        emptyDir: { medium: "Memory", sizeLimit: c.sharedMemory },
-    }));
+    const shm = all
+        .filter((c) => c.sharedMemory)
+        .map((c) => ({
+            name: scratchVolumeName(c.name, "/dev/shm"),
+            emptyDir: { medium: "Memory", sizeLimit: c.sharedMemory },
+        }));
     const runAsUser = args.runAsUser ?? defaultRunAsUser;
     return {
         automountServiceAccountToken: false,

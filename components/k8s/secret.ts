@@ -29,7 +29,9 @@ export function createCredentialSecret(
     const keys = Object.keys(data);
     // Each value is its own secret, so one value known only after deployment (a generated
     // password) leaves the others visible as keys in a preview.
-    const stringData = Object.fromEntries(Object.entries(data).map(([key, value]) => [key, pulumi.secret(value)]));
+    const stringData = Object.fromEntries(
+        Object.entries(data).map(([key, value]) => [key, pulumi.secret(value)]),
+    );
     const secret = new k8s.core.v1.Secret(name, { metadata, type: "Opaque", stringData }, opts);
     const ref = (key: string): SecretKeyRef => {
         if (!keys.includes(key)) {
@@ -52,7 +54,9 @@ export function createConfigMap(
 ): k8s.core.v1.ConfigMap {
     const bad = Object.keys(data).filter(isCredentialName);
     if (bad.length > 0) {
-        throw new Error(`ConfigMap ${metadata.name} would hold credentials (${bad.join(", ")}): use a Secret`);
+        throw new Error(
+            `ConfigMap ${metadata.name} would hold credentials (${bad.join(", ")}): use a Secret`,
+        );
     }
     return new k8s.core.v1.ConfigMap(name, { metadata, data: { ...data } }, opts);
 }

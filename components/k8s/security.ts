@@ -18,8 +18,19 @@ export interface SecurityException {
 
 /** Capabilities the baseline Pod Security level allows a container to add. */
 const baselineCapabilities = [
-    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
 ];
 
 const levels: readonly PodSecurityLevel[] = ["restricted", "baseline", "privileged"];
@@ -101,7 +112,8 @@ export function baselineViolations(spec: PlainPodSpec | PodSpec, exception?: Sec
     }
     for (const volume of pod.volumes ?? []) {
         const type = Object.keys(volume).find((k) => k !== "name");
-        if (!type || !restrictedVolumeTypes.includes(type)) out.push(`volume ${volume.name} is of type ${type}`);
+        if (!type || !restrictedVolumeTypes.includes(type))
+            out.push(`volume ${volume.name} is of type ${type}`);
     }
     const allowedAdds = new Set(["NET_BIND_SERVICE", ...(exception?.addCapabilities ?? [])]);
     const containers = [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
@@ -114,7 +126,8 @@ export function baselineViolations(spec: PlainPodSpec | PodSpec, exception?: Sec
         if (uid === 0) out.push(`${who} runs as uid 0`);
         if (ctx.privileged === true) out.push(`${who} is privileged`);
         if (ctx.allowPrivilegeEscalation !== false) out.push(`${who} allows privilege escalation`);
-        if (!(ctx.capabilities?.drop ?? []).includes("ALL")) out.push(`${who} does not drop ALL capabilities`);
+        if (!(ctx.capabilities?.drop ?? []).includes("ALL"))
+            out.push(`${who} does not drop ALL capabilities`);
         for (const cap of ctx.capabilities?.add ?? []) {
             if (!allowedAdds.has(cap)) out.push(`${who} adds capability ${cap}`);
         }

@@ -49,7 +49,11 @@ export interface IngressRoute {
  * The spec and annotations of an Ingress with TLS for every host. With a cert-manager issuer the
  * certificate is requested automatically; otherwise the TLS Secret `<name>-tls` is expected.
  */
-export function ingressSpec(ctx: Pick<StackContext, "ingress">, name: string, routes: readonly IngressRoute[]) {
+export function ingressSpec(
+    ctx: Pick<StackContext, "ingress">,
+    name: string,
+    routes: readonly IngressRoute[],
+) {
     if (routes.length === 0) {
         throw new Error(`Ingress ${name} needs at least one route`);
     }
@@ -81,7 +85,12 @@ export function ingressSpec(ctx: Pick<StackContext, "ingress">, name: string, ro
 export function createIngress(
     name: string,
     ctx: StackContext,
-    metadata: { name: string; namespace: pulumi.Input<string>; labels?: Record<string, string>; annotations?: Record<string, string> },
+    metadata: {
+        name: string;
+        namespace: pulumi.Input<string>;
+        labels?: Record<string, string>;
+        annotations?: Record<string, string>;
+    },
     routes: readonly IngressRoute[],
     opts: pulumi.CustomResourceOptions,
 ): k8s.networking.v1.Ingress {

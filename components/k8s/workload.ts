@@ -84,7 +84,9 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
     const serviceType = args.serviceType ?? (args.kind === "StatefulSet" ? "Headless" : "ClusterIP");
     return {
         spec,
-        service: args.servicePorts?.length ? serviceSpec(selector, args.servicePorts, serviceType) : undefined,
+        service: args.servicePorts?.length
+            ? serviceSpec(selector, args.servicePorts, serviceType)
+            : undefined,
         networkPolicy: networkPolicySpec(selector, args.ingress, args.egress),
     };
 }
@@ -118,7 +120,11 @@ export class Workload extends pulumi.ComponentResource {
                 ? new k8s.apps.v1.StatefulSet(`${name}-statefulset`, { metadata, spec: rendered.spec }, child)
                 : new k8s.apps.v1.Deployment(`${name}-deployment`, { metadata, spec: rendered.spec }, child);
         if (rendered.service) {
-            const service = new k8s.core.v1.Service(`${name}-service`, { metadata, spec: rendered.service }, child);
+            const service = new k8s.core.v1.Service(
+                `${name}-service`,
+                { metadata, spec: rendered.service },
+                child,
+            );
             this.serviceName = service.metadata.name;
             this.host = serviceHost(id.app, ctx.namespace);
         }

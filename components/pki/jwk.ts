@@ -19,9 +19,16 @@ export function jwkThumbprint(jwk: { crv: string; kty: string; x: string; y: str
 
 /** Converts a PEM public key (P-256 or P-384) into the JWK of a step-ca JWK provisioner. */
 export function publicJwkFromPem(publicKeyPem: string): EcPublicJwk {
-    const jwk = createPublicKey(publicKeyPem).export({ format: "jwk" }) as { kty: string; crv?: string; x?: string; y?: string };
+    const jwk = createPublicKey(publicKeyPem).export({ format: "jwk" }) as {
+        kty: string;
+        crv?: string;
+        x?: string;
+        y?: string;
+    };
     if (jwk.kty !== "EC" || (jwk.crv !== "P-256" && jwk.crv !== "P-384") || !jwk.x || !jwk.y) {
-        throw new Error(`a JWK provisioner key must be EC P-256 or P-384, got ${jwk.kty} ${jwk.crv ?? ""}`.trim());
+        throw new Error(
+            `a JWK provisioner key must be EC P-256 or P-384, got ${jwk.kty} ${jwk.crv ?? ""}`.trim(),
+        );
     }
     const crv: EcPublicJwk["crv"] = jwk.crv;
     const base = { kty: "EC" as const, crv, x: jwk.x, y: jwk.y };

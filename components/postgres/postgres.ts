@@ -55,7 +55,10 @@ export class Postgres extends pulumi.ComponentResource {
         const { context: ctx, config } = args;
         const child = { parent: this };
         const egress = clientEgress(config);
-        const server = config.mode === "in-cluster" ? this.server(name, ctx, config.storageSize, args.consumers, child) : undefined;
+        const server =
+            config.mode === "in-cluster"
+                ? this.server(name, ctx, config.storageSize, args.consumers, child)
+                : undefined;
         for (const consumer of args.consumers) {
             const password =
                 config.mode === "external"
@@ -64,7 +67,9 @@ export class Postgres extends pulumi.ComponentResource {
             const settings =
                 config.mode === "external"
                     ? connectionSettings(config.host, config.port, consumer.name, password, config)
-                    : connectionSettings(server!.host, postgresPort, consumer.name, password, { sslMode: "disable" });
+                    : connectionSettings(server!.host, postgresPort, consumer.name, password, {
+                          sslMode: "disable",
+                      });
             const { secret, ref } = createCredentialSecret(
                 `${name}-${consumer.name}-connection`,
                 objectMeta(ctx, serverIdentity, `postgres-${consumer.name}`),
@@ -84,7 +89,9 @@ export class Postgres extends pulumi.ComponentResource {
     connection(consumer: string): PostgresConnection {
         const found = this.connections.get(consumer);
         if (!found) {
-            throw new Error(`postgres has no consumer "${consumer}"; declare it in the stack's consumer list`);
+            throw new Error(
+                `postgres has no consumer "${consumer}"; declare it in the stack's consumer list`,
+            );
         }
         return found;
     }
@@ -131,7 +138,12 @@ export class Postgres extends pulumi.ComponentResource {
     ): void {
         const meta = objectMeta(ctx, provisionerIdentity, provisionerIdentity.app);
         const script = provisionScript(consumers);
-        const configMap = createConfigMap(`${name}-provision-script`, meta, { "provision.sql": script }, child);
+        const configMap = createConfigMap(
+            `${name}-provision-script`,
+            meta,
+            { "provision.sql": script },
+            child,
+        );
         const pod = provisionerPod(
             configMap.metadata.name,
             superuser,
@@ -146,7 +158,10 @@ export class Postgres extends pulumi.ComponentResource {
                     backoffLimit: 6,
                     activeDeadlineSeconds: 900,
                     template: {
-                        metadata: { labels: meta.labels, annotations: { [`${labelPrefix}/script-sha256`]: scriptChecksum(script) } },
+                        metadata: {
+                            labels: meta.labels,
+                            annotations: { [`${labelPrefix}/script-sha256`]: scriptChecksum(script) },
+                        },
                         spec: buildPodSpec(pod),
                     },
                 },
@@ -156,7 +171,11 @@ export class Postgres extends pulumi.ComponentResource {
         createNetworkPolicy(
             `${name}-provision-netpol`,
             meta,
-            networkPolicySpec({ "app.kubernetes.io/name": provisionerIdentity.app }, [], [{ peers: [{ app: postgresApp }], ports: [{ port: postgresPort }] }]),
+            networkPolicySpec(
+                { "app.kubernetes.io/name": provisionerIdentity.app },
+                [],
+                [{ peers: [{ app: postgresApp }], ports: [{ port: postgresPort }] }],
+            ),
             child,
         );
     }

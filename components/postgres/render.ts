@@ -20,8 +20,16 @@ export const postgresUid = 70;
 /** Where a consumer mounts key `ca.crt` of its connection Secret when the server uses verify-*. */
 export const postgresCaPath = "/etc/cdm/postgres/ca.crt";
 
-export const serverIdentity: AppIdentity = { app: postgresApp, component: "database", version: images.postgres.tag };
-export const provisionerIdentity: AppIdentity = { app: provisionerApp, component: "database", version: images.postgres.tag };
+export const serverIdentity: AppIdentity = {
+    app: postgresApp,
+    component: "database",
+    version: images.postgres.tag,
+};
+export const provisionerIdentity: AppIdentity = {
+    app: provisionerApp,
+    component: "database",
+    version: images.postgres.tag,
+};
 
 /**
  * Refuses an external server configuration whose passwords do not match the consumers exactly
@@ -34,9 +42,13 @@ export function checkExternalPasswords(config: PostgresConfig, consumers: readon
     const missing = names.filter((n) => !config.consumers.includes(n));
     const unknown = config.consumers.filter((n) => !names.includes(n));
     const problems = [
-        ...(missing.length ? [`cdm:postgresExternalPasswords: no password for consumer(s) ${missing.join(", ")}`] : []),
+        ...(missing.length
+            ? [`cdm:postgresExternalPasswords: no password for consumer(s) ${missing.join(", ")}`]
+            : []),
         ...(unknown.length
-            ? [`cdm:postgresExternalPasswords: no consumer named ${unknown.join(", ")} (consumers: ${names.join(", ")})`]
+            ? [
+                  `cdm:postgresExternalPasswords: no consumer named ${unknown.join(", ")} (consumers: ${names.join(", ")})`,
+              ]
             : []),
     ];
     if (problems.length) throw new ConfigError(problems);

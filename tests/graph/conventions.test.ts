@@ -32,7 +32,9 @@ describe.each(names)("stack %s", (name) => {
     });
 
     it("never renders two objects of the same kind, namespace and name", () => {
-        const keys = kubeObjects(stack().resources).map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
+        const keys = kubeObjects(stack().resources).map(
+            (o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`,
+        );
         expect(new Set(keys).size).toBe(keys.length);
     });
 
@@ -40,7 +42,10 @@ describe.each(names)("stack %s", (name) => {
         const templates = podTemplates(stack());
         expect(templates.length).toBeGreaterThan(0);
         for (const { kind, name: objectName, template } of templates) {
-            expect(template.metadata?.annotations?.[securityExceptionAnnotation], `${kind} ${objectName}`).toBeUndefined();
+            expect(
+                template.metadata?.annotations?.[securityExceptionAnnotation],
+                `${kind} ${objectName}`,
+            ).toBeUndefined();
             const violations = baselineViolations(template.spec).filter(
                 // Jobs run to completion; readiness and liveness do not apply to them.
                 (v) => !(kind === "Job" && /has no (readiness|liveness) probe$/.test(v)),
@@ -70,7 +75,10 @@ describe.each(names)("stack %s", (name) => {
         expect(secrets.length).toBeGreaterThan(0);
         for (const s of secrets) {
             expect(s.secretPaths, s.name).toEqual(["stringData"]);
-            expect(Object.values(s.inputs.stringData).every((v) => v === "<<secret>>"), s.name).toBe(true);
+            expect(
+                Object.values(s.inputs.stringData).every((v) => v === "<<secret>>"),
+                s.name,
+            ).toBe(true);
         }
     });
 
@@ -79,13 +87,16 @@ describe.each(names)("stack %s", (name) => {
         for (const r of stack().resources) {
             if (!r.custom) expect(r.type).toMatch(/^cdm:[a-z0-9-]+:[A-Z][A-Za-z]+$/);
             const parent = r.parent ? byUrn.get(r.parent) : undefined;
-            if (parent) expect(r.name.startsWith(`${parent.name}-`), `${r.name} under ${parent.name}`).toBe(true);
+            if (parent)
+                expect(r.name.startsWith(`${parent.name}-`), `${r.name} under ${parent.name}`).toBe(true);
             else expect(["cdm:stack:ProviderStack", "cdm:stack:TenantStack"]).toContain(r.type);
         }
     });
 
     it("denies all traffic by default and allows DNS", () => {
-        const policies = stack().resources.filter((r) => r.inputs?.kind === "NetworkPolicy").map((r) => r.inputs);
+        const policies = stack()
+            .resources.filter((r) => r.inputs?.kind === "NetworkPolicy")
+            .map((r) => r.inputs);
         expect(policies.find((p) => p.metadata.name === "default-deny")?.spec).toEqual({
             podSelector: {},
             policyTypes: ["Ingress", "Egress"],
@@ -99,7 +110,9 @@ describe.each(names)("stack %s", (name) => {
 
     it("labels every object with the recommended labels", () => {
         for (const o of kubeObjects(stack().resources)) {
-            expect(o.metadata.labels?.["app.kubernetes.io/managed-by"], `${o.kind} ${o.metadata.name}`).toBe("pulumi");
+            expect(o.metadata.labels?.["app.kubernetes.io/managed-by"], `${o.kind} ${o.metadata.name}`).toBe(
+                "pulumi",
+            );
             expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${o.kind} ${o.metadata.name}`).toBe(
                 name === "provider" ? "cdm-provider" : `cdm-tenant-${name}`,
             );
@@ -111,7 +124,9 @@ describe("tenant isolation", () => {
     it("keeps each tenant's objects in its own namespace", () => {
         for (const tenant of ["acme", "globex"]) {
             const namespaces = new Set(
-                kubeObjects(stacks[tenant].resources).map((o) => (o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace)),
+                kubeObjects(stacks[tenant].resources).map((o) =>
+                    o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace,
+                ),
             );
             expect([...namespaces]).toEqual([`cdm-tenant-${tenant}`]);
         }
@@ -143,17 +158,26 @@ describe("tenant isolation", () => {
                 expect(peer.anywhere, "an egress rule without `to`").toBeUndefined();
                 expect(peer.ipBlock).toBeUndefined();
                 if (peer.namespaceSelector) {
-                    expect(peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe("kube-system");
+                    expect(peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe(
+                        "kube-system",
+                    );
                 }
             }
         }
     });
 
     it("generates separate credentials for each tenant", () => {
-        const passwords = (e: Evaluation) => e.resources.filter((r) => r.type.startsWith("random:")).map((r) => r.name);
+        const passwords = (e: Evaluation) =>
+            e.resources.filter((r) => r.type.startsWith("random:")).map((r) => r.name);
         expect(passwords(stacks.acme).sort()).toEqual(
-            ["superuser", "thingsboard", "hawkbit", "keycloak", "bridge"].map((n) => `tenant-acme-postgres-${n}-password`).sort(),
+            ["superuser", "thingsboard", "hawkbit", "keycloak", "bridge"]
+                .map((n) => `tenant-acme-postgres-${n}-password`)
+                .sort(),
         );
-        expect(passwords(stacks.globex).sort()).toEqual(passwords(stacks.acme).map((n) => n.replace("acme", "globex")).sort());
+        expect(passwords(stacks.globex).sort()).toEqual(
+            passwords(stacks.acme)
+                .map((n) => n.replace("acme", "globex"))
+                .sort(),
+        );
     });
 });

@@ -10,11 +10,16 @@ import { evaluateProvider, evaluateTenant, find, kubeObject, ofType, sampleConfi
 
 describe("stack options", () => {
     it("uses one explicit Kubernetes provider for every object, with or without a kubeconfig", async () => {
-        for (const [changes, secret] of [[{}, []], [{ "cdm:kubeconfig": "apiVersion: v1\nkind: Config" }, ["cdm:kubeconfig"]]] as const) {
+        for (const [changes, secret] of [
+            [{}, []],
+            [{ "cdm:kubeconfig": "apiVersion: v1\nkind: Config" }, ["cdm:kubeconfig"]],
+        ] as const) {
             const stack = await evaluateProvider(changes, [...secret]);
             const provider = find(stack, "pulumi:providers:kubernetes", "provider-kubernetes");
             expect(provider.inputs).toEqual(
-                secret.length ? { enableServerSideApply: "true", kubeconfig: "<<secret>>" } : { enableServerSideApply: "true" },
+                secret.length
+                    ? { enableServerSideApply: "true", kubeconfig: "<<secret>>" }
+                    : { enableServerSideApply: "true" },
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
@@ -32,7 +37,10 @@ describe("stack options", () => {
     it("protects the namespace unless told otherwise", async () => {
         const name = "tenant-acme-namespace-namespace";
         expect(find(await evaluateTenant(), "kubernetes:core/v1:Namespace", name).protect).toBe(true);
-        expect(find(await evaluateTenant({ "cdm:protectData": false }), "kubernetes:core/v1:Namespace", name).protect).toBe(false);
+        expect(
+            find(await evaluateTenant({ "cdm:protectData": false }), "kubernetes:core/v1:Namespace", name)
+                .protect,
+        ).toBe(false);
     });
 
     it("marks every object skipAwait for API servers without nodes", async () => {
@@ -44,9 +52,14 @@ describe("stack options", () => {
     });
 
     it("pulls from a mirror and uses the storage class", async () => {
-        const stack = await evaluateTenant({ "cdm:imageRegistryMirror": "mirror.example.com", "cdm:storageClassName": "fast-ssd" });
+        const stack = await evaluateTenant({
+            "cdm:imageRegistryMirror": "mirror.example.com",
+            "cdm:storageClassName": "fast-ssd",
+        });
         const sts = kubeObject(stack, "StatefulSet", "postgres");
-        expect(sts.spec.template.spec.containers[0].image).toBe("mirror.example.com/library/postgres:17.6-alpine3.22");
+        expect(sts.spec.template.spec.containers[0].image).toBe(
+            "mirror.example.com/library/postgres:17.6-alpine3.22",
+        );
         expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe("fast-ssd");
     });
 
@@ -121,9 +134,12 @@ describe("program entry point", () => {
         const stack = await evaluateStack({
             stack: "provider",
             config: { values: config.values, secretKeys: [] },
-            program: async () => ((await import("../../index.js")) as { default: Record<string, unknown> }).default,
+            program: async () =>
+                ((await import("../../index.js")) as { default: Record<string, unknown> }).default,
         });
         expect(stack.outputs.namespace).toBe("cdm-provider");
-        expect(stack.resources.filter((r) => r.type === "cdm:stack:ProviderStack").map((r) => r.name)).toEqual(["provider"]);
+        expect(
+            stack.resources.filter((r) => r.type === "cdm:stack:ProviderStack").map((r) => r.name),
+        ).toEqual(["provider"]);
     });
 });

@@ -43,13 +43,19 @@ describe("provider stack graph", () => {
     });
 
     it("puts every namespaced object in cdm-provider", () => {
-        const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:") && r.inputs.kind !== "Namespace");
+        const objects = stack.resources.filter(
+            (r) => r.type.startsWith("kubernetes:") && r.inputs.kind !== "Namespace",
+        );
         expect(objects.map((r) => r.inputs.metadata.namespace)).toEqual(objects.map(() => "cdm-provider"));
     });
 
     it("has no quota on the provider namespace", () => {
         expect(ofType(stack, "kubernetes:core/v1:ResourceQuota")).toEqual([]);
-        expect(kubeObject(stack, "Namespace", "cdm-provider").metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+        expect(
+            kubeObject(stack, "Namespace", "cdm-provider").metadata.labels[
+                "pod-security.kubernetes.io/enforce"
+            ],
+        ).toBe("restricted");
     });
 
     it("gives Keycloak and the provider bridge their own databases", () => {
@@ -63,7 +69,8 @@ describe("provider stack graph", () => {
             sslmode: "<<secret>>",
             "jdbc-url": "<<secret>>",
         });
-        const raw = find(stack, "kubernetes:core/v1:Secret", "provider-postgres-keycloak-connection").rawInputs.stringData;
+        const raw = find(stack, "kubernetes:core/v1:Secret", "provider-postgres-keycloak-connection")
+            .rawInputs.stringData;
         expect(raw).toEqual({
             secret: {
                 host: "postgres.cdm-provider.svc.cluster.local",
@@ -72,7 +79,8 @@ describe("provider stack graph", () => {
                 username: "keycloak",
                 password: "<<generated at deploy>>",
                 sslmode: "disable",
-                "jdbc-url": "jdbc:postgresql://postgres.cdm-provider.svc.cluster.local:5432/keycloak?sslmode=disable",
+                "jdbc-url":
+                    "jdbc:postgresql://postgres.cdm-provider.svc.cluster.local:5432/keycloak?sslmode=disable",
             },
         });
     });

@@ -81,11 +81,26 @@ describe("tenant stack graph", () => {
             { name: "PGHOST", value: "postgres" },
             { name: "PGPORT", value: "5432" },
             { name: "PGUSER", value: "postgres" },
-            { name: "PGPASSWORD", valueFrom: { secretKeyRef: { name: "postgres-superuser", key: "password" } } },
-            { name: "CDM_DB_PASSWORD_0", valueFrom: { secretKeyRef: { name: "postgres-thingsboard", key: "password" } } },
-            { name: "CDM_DB_PASSWORD_1", valueFrom: { secretKeyRef: { name: "postgres-hawkbit", key: "password" } } },
-            { name: "CDM_DB_PASSWORD_2", valueFrom: { secretKeyRef: { name: "postgres-keycloak", key: "password" } } },
-            { name: "CDM_DB_PASSWORD_3", valueFrom: { secretKeyRef: { name: "postgres-bridge", key: "password" } } },
+            {
+                name: "PGPASSWORD",
+                valueFrom: { secretKeyRef: { name: "postgres-superuser", key: "password" } },
+            },
+            {
+                name: "CDM_DB_PASSWORD_0",
+                valueFrom: { secretKeyRef: { name: "postgres-thingsboard", key: "password" } },
+            },
+            {
+                name: "CDM_DB_PASSWORD_1",
+                valueFrom: { secretKeyRef: { name: "postgres-hawkbit", key: "password" } },
+            },
+            {
+                name: "CDM_DB_PASSWORD_2",
+                valueFrom: { secretKeyRef: { name: "postgres-keycloak", key: "password" } },
+            },
+            {
+                name: "CDM_DB_PASSWORD_3",
+                valueFrom: { secretKeyRef: { name: "postgres-bridge", key: "password" } },
+            },
         ]);
         const policy = kubeObject(acme, "NetworkPolicy", "postgres").spec;
         expect(policy.ingress).toEqual([
@@ -109,14 +124,26 @@ describe("tenant stack graph", () => {
     it("re-runs the provisioning Job when its script changes", () => {
         const job = kubeObject(acme, "Job", "postgres-provision");
         const script = kubeObject(acme, "ConfigMap", "postgres-provision").data["provision.sql"];
-        expect(job.spec.template.metadata.annotations).toEqual({ "cdm-platform.dev/script-sha256": scriptChecksum(script) });
+        expect(job.spec.template.metadata.annotations).toEqual({
+            "cdm-platform.dev/script-sha256": scriptChecksum(script),
+        });
     });
 
     it("reads the superuser password from a mounted Secret file, not from env", () => {
         const spec = kubeObject(acme, "StatefulSet", "postgres").spec.template.spec;
-        expect(spec.containers[0].env.map((e: any) => e.name)).toEqual(["POSTGRES_PASSWORD_FILE", "PGDATA", "POSTGRES_INITDB_ARGS"]);
-        expect(spec.volumes).toContainEqual({ name: "superuser", secret: { secretName: "postgres-superuser", defaultMode: 0o440 } });
-        expect(spec.volumes).toContainEqual({ name: "scratch-postgres-dev-shm", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } });
+        expect(spec.containers[0].env.map((e: any) => e.name)).toEqual([
+            "POSTGRES_PASSWORD_FILE",
+            "PGDATA",
+            "POSTGRES_INITDB_ARGS",
+        ]);
+        expect(spec.volumes).toContainEqual({
+            name: "superuser",
+            secret: { secretName: "postgres-superuser", defaultMode: 0o440 },
+        });
+        expect(spec.volumes).toContainEqual({
+            name: "scratch-postgres-dev-shm",
+            emptyDir: { medium: "Memory", sizeLimit: "256Mi" },
+        });
     });
 
     it("keeps the data volume's claim template free of the version label", () => {

@@ -21,7 +21,13 @@ const scriptFile = join(mkdtempSync(join(tmpdir(), "provision-")), "provision.sq
 function psql(args: string[], env: Record<string, string>) {
     const result = spawnSync(join(server.PG_BIN, "psql"), ["--no-psqlrc", "-X", "-At", ...args], {
         encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "", PGHOST: server.PGHOST, PGPORT: server.PGPORT, PGCONNECT_TIMEOUT: "5", ...env },
+        env: {
+            PATH: process.env.PATH ?? "",
+            PGHOST: server.PGHOST,
+            PGPORT: server.PGPORT,
+            PGCONNECT_TIMEOUT: "5",
+            ...env,
+        },
     });
     return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }
@@ -54,8 +60,12 @@ describe("PostgreSQL provisioning against a real server", () => {
         const run = provision(["tb-secret-1", undefined]);
         expect(run.status).toBe(3);
         expect(run.stderr).toContain("missing password for consumer hawkbit (CDM_DB_PASSWORD_1)");
-        expect(superuser("SELECT count(*) FROM pg_roles WHERE rolname IN ('thingsboard','hawkbit')").stdout).toBe("0");
-        expect(superuser("SELECT count(*) FROM pg_database WHERE datname IN ('thingsboard','hawkbit')").stdout).toBe("0");
+        expect(
+            superuser("SELECT count(*) FROM pg_roles WHERE rolname IN ('thingsboard','hawkbit')").stdout,
+        ).toBe("0");
+        expect(
+            superuser("SELECT count(*) FROM pg_database WHERE datname IN ('thingsboard','hawkbit')").stdout,
+        ).toBe("0");
     });
 
     it("creates each consumer's role and database with least privilege", () => {
@@ -74,13 +84,22 @@ describe("PostgreSQL provisioning against a real server", () => {
                     "WHERE d.datname IN ('thingsboard','hawkbit') ORDER BY 1",
             ).stdout,
         ).toBe("hawkbit|hawkbit\nthingsboard|thingsboard");
-        expect(superuser("SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'thingsboard'").stdout).toBe("t");
+        expect(
+            superuser(
+                "SELECT rolpassword LIKE 'SCRAM-SHA-256$%' FROM pg_authid WHERE rolname = 'thingsboard'",
+            ).stdout,
+        ).toBe("t");
     });
 
     it("lets a consumer use its own database and nobody else's", () => {
-        expect(asConsumer("thingsboard", "tb-secret-1", "thingsboard", "CREATE TABLE device (id text); SELECT current_user").stdout).toBe(
-            "CREATE TABLE\nthingsboard",
-        );
+        expect(
+            asConsumer(
+                "thingsboard",
+                "tb-secret-1",
+                "thingsboard",
+                "CREATE TABLE device (id text); SELECT current_user",
+            ).stdout,
+        ).toBe("CREATE TABLE\nthingsboard");
         const foreign = asConsumer("hawkbit", "hb-secret-1", "thingsboard", "SELECT 1");
         expect(foreign.status).toBe(2);
         expect(foreign.stderr).toContain('permission denied for database "thingsboard"');
@@ -97,7 +116,9 @@ describe("PostgreSQL provisioning against a real server", () => {
     it("is idempotent, keeps data, and rotates a password on re-run", () => {
         const again = provision(["tb-secret-1", "hb-secret-2"]);
         expect(again.status).toBe(0);
-        expect(asConsumer("thingsboard", "tb-secret-1", "thingsboard", "SELECT count(*) FROM device").stdout).toBe("0");
+        expect(
+            asConsumer("thingsboard", "tb-secret-1", "thingsboard", "SELECT count(*) FROM device").stdout,
+        ).toBe("0");
         expect(asConsumer("hawkbit", "hb-secret-1", "hawkbit", "SELECT 1").status).toBe(2);
         expect(asConsumer("hawkbit", "hb-secret-2", "hawkbit", "SELECT current_user").stdout).toBe("hawkbit");
     });

@@ -12,13 +12,29 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publicJwkFromPem } from "../../components/pki/jwk";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
 import { CertificateClaims, ProvisionerSpec } from "../../components/step-ca/ca-json";
-import { ChainError, createToken, ProvisionerKey, StepCaError, verifyChain } from "../../runtime/shared/step-ca";
+import {
+    ChainError,
+    createToken,
+    ProvisionerKey,
+    StepCaError,
+    verifyChain,
+} from "../../runtime/shared/step-ca";
 import { x509 } from "../../runtime/shared/x509";
 import { csr, ecKey, intermediateCa, KeyPair, rootCa, TestCa } from "../support/pki";
 import { RunningCa, startStepCa, stepBinaries } from "../support/step-ca";
 
-const subCaClaims: CertificateClaims = { minDuration: "5m", defaultDuration: "43800h", maxDuration: "43800h", allowRenewal: false };
-const deviceClaims: CertificateClaims = { minDuration: "5m", defaultDuration: "168h", maxDuration: "720h", allowRenewal: true };
+const subCaClaims: CertificateClaims = {
+    minDuration: "5m",
+    defaultDuration: "43800h",
+    maxDuration: "43800h",
+    allowRenewal: false,
+};
+const deviceClaims: CertificateClaims = {
+    minDuration: "5m",
+    defaultDuration: "168h",
+    maxDuration: "720h",
+    allowRenewal: true,
+};
 
 async function provisioner(name: string, issues: ProvisionerSpec["issues"], claims: CertificateClaims) {
     const key = await ecKey("P256");
@@ -79,7 +95,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-    await Promise.all([provider, ...Object.values(tenants).map((t) => t.ca)].filter(Boolean).map((ca) => ca.stop()));
+    await Promise.all(
+        [provider, ...Object.values(tenants).map((t) => t.ca)].filter(Boolean).map((ca) => ca.stop()),
+    );
 });
 
 describe("Sub-CA signing at the provider step-ca", () => {
@@ -88,7 +106,9 @@ describe("Sub-CA signing at the provider step-ca", () => {
         const bc = cert.getExtension(x509.BasicConstraintsExtension)!;
         expect(bc.ca).toBe(true);
         expect(bc.pathLength).toBe(0);
-        expect(cert.getExtension(x509.KeyUsagesExtension)!.usages).toBe(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign);
+        expect(cert.getExtension(x509.KeyUsagesExtension)!.usages).toBe(
+            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        );
         expect(cert.subject).toBe("O=cdm-platform, CN=acme.sub-ca.cdm-platform");
         expect(cert.getExtension(x509.SubjectAlternativeNameExtension)).toBeNull();
         expect(cert.issuer).toBe(ica.cert.subject);
@@ -112,18 +132,26 @@ function files(name: string, contents: Record<string, string>): Record<string, s
 }
 
 function opensslVerify(root: string, untrusted: string, leaf: string) {
-    const r = spawnSync("openssl", ["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", root, "-untrusted", untrusted, leaf], {
-        encoding: "utf8",
-    });
+    const r = spawnSync(
+        "openssl",
+        ["verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", root, "-untrusted", untrusted, leaf],
+        {
+            encoding: "utf8",
+        },
+    );
     return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
 }
 
 /** Go's crypto/x509 through the step CLI: the leaf file carries the intermediates after it. */
 function goVerify(root: string, leafWithChain: string) {
-    const r = spawnSync(join(stepBinaries(), "step"), ["certificate", "verify", leafWithChain, "--roots", root], {
-        encoding: "utf8",
-        env: { PATH: process.env.PATH ?? "", HOME: work, STEPPATH: work },
-    });
+    const r = spawnSync(
+        join(stepBinaries(), "step"),
+        ["certificate", "verify", leafWithChain, "--roots", root],
+        {
+            encoding: "utf8",
+            env: { PATH: process.env.PATH ?? "", HOME: work, STEPPATH: work },
+        },
+    );
     return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
 }
 
@@ -145,7 +173,9 @@ describe("device certificates at a tenant step-ca", () => {
         const cert = new x509.X509Certificate(device.certificate);
         expect(cert.subject).toBe("CN=dev-0001");
         expect(cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false).toBe(false);
-        expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages.map(String)).toEqual(["1.3.6.1.5.5.7.3.2"]);
+        expect(cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages.map(String)).toEqual([
+            "1.3.6.1.5.5.7.3.2",
+        ]);
         expect(cert.getExtension(x509.KeyUsagesExtension)!.usages).toBe(x509.KeyUsageFlags.digitalSignature);
         const lifetimeHours = (cert.notAfter.getTime() - cert.notBefore.getTime()) / 3600_000;
         // 168 h default plus the one-minute backdate.
@@ -163,17 +193,35 @@ describe("device certificates at a tenant step-ca", () => {
         expect(opensslVerify(f.root, f.chain, f.leaf)).toEqual({ status: 0, output: `${f.leaf}: OK` });
         expect(goVerify(f.root, f.full).status).toBe(0);
         expect(
-            await verifyChain({ leaf: device.certificate, intermediates: [tenants.acme.subCa, ica.pem], roots: [root.pem], usage: "clientAuth" }),
-        ).toEqual(["CN=dev-0001", "O=cdm-platform, CN=acme.sub-ca.cdm-platform", ica.cert.subject, root.cert.subject]);
+            await verifyChain({
+                leaf: device.certificate,
+                intermediates: [tenants.acme.subCa, ica.pem],
+                roots: [root.pem],
+                usage: "clientAuth",
+            }),
+        ).toEqual([
+            "CN=dev-0001",
+            "O=cdm-platform, CN=acme.sub-ca.cdm-platform",
+            ica.cert.subject,
+            root.cert.subject,
+        ]);
     });
 
     it("does not let another tenant's Sub-CA vouch for the device", async () => {
-        const f = files("cross", { root: root.pem, chain: `${tenants.globex.subCa}${ica.pem}`, leaf: device.certificate });
+        const f = files("cross", {
+            root: root.pem,
+            chain: `${tenants.globex.subCa}${ica.pem}`,
+            leaf: device.certificate,
+        });
         const openssl = opensslVerify(f.root, f.chain, f.leaf);
         expect(openssl.status).toBe(2);
         expect(openssl.output).toContain("unable to get local issuer certificate");
         await expect(
-            verifyChain({ leaf: device.certificate, intermediates: [tenants.globex.subCa, ica.pem], roots: [root.pem] }),
+            verifyChain({
+                leaf: device.certificate,
+                intermediates: [tenants.globex.subCa, ica.pem],
+                roots: [root.pem],
+            }),
         ).rejects.toThrow(new ChainError("no trusted issuer for CN=dev-0001"));
         // And globex's step-ca signs only for globex: its chain never contains acme's Sub-CA.
         const other = await enroll(tenants.globex, "dev-0001");
@@ -191,7 +239,10 @@ describe("device certificates at a tenant step-ca", () => {
         expect(after.serialNumber).not.toBe(before.serialNumber);
         expect(Buffer.from(after.publicKey.rawData).equals(Buffer.from(before.publicKey.rawData))).toBe(true);
         await expect(
-            tenants.acme.ca.client.renew({ certificatePem: device.certificate, keyPem: (await ecKey()).privatePem }),
+            tenants.acme.ca.client.renew({
+                certificatePem: device.certificate,
+                keyPem: (await ecKey()).privatePem,
+            }),
         ).rejects.toThrow();
     });
 });
@@ -225,19 +276,39 @@ describe("one-time tokens refused by the real step-ca", () => {
     });
 
     it("refuses a token for another audience", async () => {
-        const token = await createToken(tenants.acme.bridge, { caDnsName: "ca.evil.example.com", subject: "dev-0102" });
+        const token = await createToken(tenants.acme.bridge, {
+            caDnsName: "ca.evil.example.com",
+            subject: "dev-0102",
+        });
         expect((await refused(token, "dev-0102")).status).toBe(401);
     });
 
     it("refuses a token signed with a key whose kid is not the provisioner's", async () => {
         const stranger = { ...tenants.acme.bridge, privateKeyPem: (await ecKey()).privatePem };
-        expect((await refused(await createToken(stranger, { caDnsName: "localhost", subject: "dev-0103" }), "dev-0103")).status).toBe(401);
+        expect(
+            (
+                await refused(
+                    await createToken(stranger, { caDnsName: "localhost", subject: "dev-0103" }),
+                    "dev-0103",
+                )
+            ).status,
+        ).toBe(401);
         const wrongKid = { ...tenants.acme.bridge, kid: publicJwkFromPem((await ecKey()).publicPem).kid };
-        expect((await refused(await createToken(wrongKid, { caDnsName: "localhost", subject: "dev-0104" }), "dev-0104")).status).toBe(401);
+        expect(
+            (
+                await refused(
+                    await createToken(wrongKid, { caDnsName: "localhost", subject: "dev-0104" }),
+                    "dev-0104",
+                )
+            ).status,
+        ).toBe(401);
     });
 
     it("refuses another tenant's bridge token", async () => {
-        const token = await createToken(tenants.globex.bridge, { caDnsName: "localhost", subject: "dev-0105" });
+        const token = await createToken(tenants.globex.bridge, {
+            caDnsName: "localhost",
+            subject: "dev-0105",
+        });
         expect((await refused(token, "dev-0105")).status).toBe(401);
     });
 
@@ -264,12 +335,20 @@ describe("path length", () => {
             signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
             extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
         });
-        const f = files("narrow", { root: root.pem, chain: `${sub.pem}${narrow.pem}`, leaf: `${leaf.toString("pem")}\n` });
+        const f = files("narrow", {
+            root: root.pem,
+            chain: `${sub.pem}${narrow.pem}`,
+            leaf: `${leaf.toString("pem")}\n`,
+        });
         const openssl = opensslVerify(f.root, f.chain, f.leaf);
         expect(openssl.status).toBe(2);
         expect(openssl.output).toContain("path length constraint exceeded");
-        await expect(verifyChain({ leaf: leaf.toString("pem"), intermediates: [sub.pem, narrow.pem], roots: [root.pem] })).rejects.toThrow(
-            "allows 0 CA level(s) below it, the chain has 1",
-        );
+        await expect(
+            verifyChain({
+                leaf: leaf.toString("pem"),
+                intermediates: [sub.pem, narrow.pem],
+                roots: [root.pem],
+            }),
+        ).rejects.toThrow("allows 0 CA level(s) below it, the chain has 1");
     });
 });

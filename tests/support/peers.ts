@@ -6,7 +6,9 @@ import { projectRoot } from "../../tools/stack-config";
 
 /** Runs `scripts/peers/<peer>.sh start` and returns the variables of the env file it prints. */
 export function startPeer(peer: string): Record<string, string> {
-    const envFile = execFileSync(join(projectRoot, "scripts/peers", `${peer}.sh`), ["start"], { encoding: "utf8" }).trim();
+    const envFile = execFileSync(join(projectRoot, "scripts/peers", `${peer}.sh`), ["start"], {
+        encoding: "utf8",
+    }).trim();
     return Object.fromEntries(
         readFileSync(envFile, "utf8")
             .split("\n")

@@ -48,7 +48,9 @@ const signing = { name: "ECDSA", hash: "SHA-384" };
 function caExtensions(profile: CaProfile, key: CryptoKey) {
     return Promise.all([
         Promise.resolve(new x509.BasicConstraintsExtension(true, profile.maxPathLength, true)),
-        Promise.resolve(new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)),
+        Promise.resolve(
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        ),
         x509.SubjectKeyIdentifierExtension.create(key),
     ]);
 }
@@ -109,7 +111,11 @@ export async function csr(key: KeyPair, commonName: string, dnsNames: string[] =
             keys: key.keys,
             signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
             extensions: dnsNames.length
-                ? [new x509.SubjectAlternativeNameExtension(dnsNames.map((value) => ({ type: "dns" as const, value })))]
+                ? [
+                      new x509.SubjectAlternativeNameExtension(
+                          dnsNames.map((value) => ({ type: "dns" as const, value })),
+                      ),
+                  ]
                 : [],
         },
         crypto,

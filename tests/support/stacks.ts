@@ -10,12 +10,18 @@ import { parse } from "yaml";
 
 /** The `config:` map of a sample stack file. */
 export function sampleConfig(stack: "provider" | "tenant"): Record<string, unknown> {
-    return (parse(readFileSync(join(projectRoot, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> })
-        .config;
+    return (
+        parse(readFileSync(join(projectRoot, `Pulumi.${stack}.yaml`), "utf8")) as {
+            config: Record<string, unknown>;
+        }
+    ).config;
 }
 
 /** Evaluates the provider sample stack with `changes` applied to its config. */
-export async function evaluateProvider(changes: Record<string, unknown> = {}, secretKeys: string[] = []): Promise<Evaluation> {
+export async function evaluateProvider(
+    changes: Record<string, unknown> = {},
+    secretKeys: string[] = [],
+): Promise<Evaluation> {
     const config = mergeStackConfig("provider", { ...sampleConfig("provider"), ...changes });
     return evaluateStack({ stack: "provider", config: { values: config.values, secretKeys } });
 }
@@ -24,7 +30,10 @@ export async function evaluateProvider(changes: Record<string, unknown> = {}, se
  * Evaluates a tenant stack (the `acme` sample with `changes`) against the provider sample's real
  * outputs, as `npm run plan` does.
  */
-export async function evaluateTenant(changes: Record<string, unknown> = {}, secretKeys: string[] = []): Promise<Evaluation> {
+export async function evaluateTenant(
+    changes: Record<string, unknown> = {},
+    secretKeys: string[] = [],
+): Promise<Evaluation> {
     const provider = await evaluateProvider();
     const config = mergeStackConfig("tenant", { ...sampleConfig("tenant"), ...changes });
     return evaluateStack({
@@ -43,21 +52,31 @@ export function ofType(evaluation: Evaluation, type: string): RecordedResource[]
 export function find(evaluation: Evaluation, type: string, name: string): RecordedResource {
     const found = evaluation.resources.find((r) => r.type === type && r.name === name);
     if (!found) {
-        throw new Error(`no ${type} named ${name}; have ${evaluation.resources.map((r) => r.name).join(", ")}`);
+        throw new Error(
+            `no ${type} named ${name}; have ${evaluation.resources.map((r) => r.name).join(", ")}`,
+        );
     }
     return found;
 }
 
 /** The Kubernetes object of a kind and metadata.name. */
 export function kubeObject(evaluation: Evaluation, kind: string, name: string): Record<string, any> {
-    const found = evaluation.resources.find((r) => r.inputs?.kind === kind && r.inputs?.metadata?.name === name);
+    const found = evaluation.resources.find(
+        (r) => r.inputs?.kind === kind && r.inputs?.metadata?.name === name,
+    );
     if (!found) throw new Error(`no ${kind} ${name}`);
     return found.inputs;
 }
 
 /** Pod templates of every workload (Deployment, StatefulSet, Job) with the object's name. */
-export function podTemplates(evaluation: Evaluation): { kind: string; name: string; template: Record<string, any> }[] {
+export function podTemplates(
+    evaluation: Evaluation,
+): { kind: string; name: string; template: Record<string, any> }[] {
     return evaluation.resources
         .filter((r) => ["Deployment", "StatefulSet", "Job"].includes(r.inputs?.kind))
-        .map((r) => ({ kind: r.inputs.kind, name: r.inputs.metadata.name, template: r.inputs.spec.template }));
+        .map((r) => ({
+            kind: r.inputs.kind,
+            name: r.inputs.metadata.name,
+            template: r.inputs.spec.template,
+        }));
 }

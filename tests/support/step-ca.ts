@@ -15,7 +15,9 @@ let binDir: string | undefined;
 
 /** Directory with the `step-ca` and `step` binaries (built on first use). */
 export function stepBinaries(): string {
-    binDir ??= execFileSync(join(projectRoot, "scripts/peers/step-ca.sh"), ["install"], { encoding: "utf8" }).trim();
+    binDir ??= execFileSync(join(projectRoot, "scripts/peers/step-ca.sh"), ["install"], {
+        encoding: "utf8",
+    }).trim();
     return binDir;
 }
 
@@ -67,10 +69,14 @@ export async function startStepCa(setup: CaSetup): Promise<RunningCa> {
         }),
     );
     let output = "";
-    const child: ChildProcess = spawn(join(stepBinaries(), "step-ca"), ["--password-file", files.password, files.config], {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { PATH: process.env.PATH ?? "", HOME: dir, STEPPATH: dir },
-    });
+    const child: ChildProcess = spawn(
+        join(stepBinaries(), "step-ca"),
+        ["--password-file", files.password, files.config],
+        {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { PATH: process.env.PATH ?? "", HOME: dir, STEPPATH: dir },
+        },
+    );
     child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
     const url = `https://localhost:${setup.port}`;

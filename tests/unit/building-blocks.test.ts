@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { providerEndpoints, tenantEndpoints } from "../../components/endpoints";
 import { imageRef, images } from "../../components/images";
-import { appLabels, boundedLabel, labelValue, objectMeta, selectorLabels, StackContext } from "../../components/k8s/context";
+import {
+    appLabels,
+    boundedLabel,
+    labelValue,
+    objectMeta,
+    selectorLabels,
+    StackContext,
+} from "../../components/k8s/context";
 import { limitRangeSpec, namespaceLabels, quotaSpec } from "../../components/k8s/namespace";
 import { ingressSpec, serviceSpec } from "../../components/k8s/service";
 
@@ -36,7 +43,9 @@ describe("labels and metadata", () => {
 
     it("keeps the instance label within 63 characters for long tenant ids", () => {
         const long = { ...ctx, partOf: `cdm-tenant-${"a".repeat(40)}` };
-        const instance = selectorLabels(long, { app: "postgres-provision", component: "database" })["app.kubernetes.io/instance"];
+        const instance = selectorLabels(long, { app: "postgres-provision", component: "database" })[
+            "app.kubernetes.io/instance"
+        ];
         expect(instance).toHaveLength(63);
         expect(instance).toMatch(/^cdm-tenant-a{40}-po-[0-9a-f]{8}$/);
         expect(boundedLabel("short")).toBe("short");
@@ -50,7 +59,9 @@ describe("labels and metadata", () => {
 
 describe("namespace", () => {
     it("enforces the Pod Security level and labels the tenant", () => {
-        expect(namespaceLabels({ partOf: "cdm-tenant-acme", tenantId: "acme", podSecurity: "restricted" })).toEqual({
+        expect(
+            namespaceLabels({ partOf: "cdm-tenant-acme", tenantId: "acme", podSecurity: "restricted" }),
+        ).toEqual({
             "pod-security.kubernetes.io/enforce": "restricted",
             "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/audit": "restricted",
@@ -99,7 +110,9 @@ describe("services and ingress", () => {
             { host: "things.acme.cdm.example.com", path: "/api/ws", service: "thingsboard", port: 8080 },
         ]);
         expect(rendered.annotations).toEqual({ "cert-manager.io/cluster-issuer": "letsencrypt" });
-        expect(rendered.spec.tls).toEqual([{ hosts: ["things.acme.cdm.example.com"], secretName: "things-tls" }]);
+        expect(rendered.spec.tls).toEqual([
+            { hosts: ["things.acme.cdm.example.com"], secretName: "things-tls" },
+        ]);
         expect(rendered.spec.rules[0].http.paths).toHaveLength(2);
         expect(rendered.spec.rules[0].http.paths[1]).toEqual({
             path: "/api/ws",
@@ -123,7 +136,9 @@ describe("images", () => {
 
     it("rewrites the registry for a mirror", () => {
         expect(imageRef(images.postgres)).toBe("docker.io/library/postgres:17.6-alpine3.22");
-        expect(imageRef(images.postgres, "mirror.example.com:5000")).toBe("mirror.example.com:5000/library/postgres:17.6-alpine3.22");
+        expect(imageRef(images.postgres, "mirror.example.com:5000")).toBe(
+            "mirror.example.com:5000/library/postgres:17.6-alpine3.22",
+        );
     });
 });
 

@@ -44,17 +44,23 @@ describe("provider configuration", () => {
     });
 
     it("refuses tenant keys and a wrong role", () => {
-        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:role": "tenant", "cdm:tenantId": "acme" })))).toEqual([
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(raw("provider", { "cdm:role": "tenant", "cdm:tenantId": "acme" })),
+            ),
+        ).toEqual([
             'cdm:role: is "tenant", but a provider configuration was requested',
             "cdm:tenantId: applies to tenant stacks only; remove it from the provider stack",
         ]);
     });
 
     it("refuses a plaintext kubeconfig and accepts a secret one", async () => {
-        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:kubeconfig": "apiVersion: v1" })))).toEqual([
-            "cdm:kubeconfig: holds a credential and must be set with `pulumi config set --secret`",
-        ]);
-        const config = parseProviderConfig(raw("provider", { "cdm:kubeconfig": "apiVersion: v1" }, ["cdm:kubeconfig"]));
+        expect(
+            problemsOf(() => parseProviderConfig(raw("provider", { "cdm:kubeconfig": "apiVersion: v1" }))),
+        ).toEqual(["cdm:kubeconfig: holds a credential and must be set with `pulumi config set --secret`"]);
+        const config = parseProviderConfig(
+            raw("provider", { "cdm:kubeconfig": "apiVersion: v1" }, ["cdm:kubeconfig"]),
+        );
         expect(await pulumi.isSecret(config.kubeconfig!)).toBe(true);
         expect(await resolve(config.kubeconfig!)).toBe("apiVersion: v1");
     });
@@ -80,7 +86,7 @@ describe("provider configuration", () => {
             [
                 "invalid stack configuration:",
                 '  - cdm:domain: "Not A Domain" is not a lower-case DNS name such as cdm.example.com',
-                '  - cdm:namespace: "Platform_NS" is not a DNS label (a-z, 0-9, \'-\', at most 63 characters)',
+                "  - cdm:namespace: \"Platform_NS\" is not a DNS label (a-z, 0-9, '-', at most 63 characters)",
                 '  - cdm:skipAwait: "yes" is not a boolean (true or false)',
                 '  - cdm:postgresMode: "cloud" is not one of in-cluster, external',
                 '  - cdm:postgresStorageSize: "20GB" is not a Kubernetes quantity such as 500m, 4 or 10Gi',
@@ -94,13 +100,15 @@ describe("provider configuration", () => {
                 `cdm:namespace: "${ns}" is reserved; use cdm-provider or a name outside cdm-*, kube-*, default`,
             ]);
         }
-        expect(parseProviderConfig(raw("provider", { "cdm:namespace": "iot-platform" })).namespace).toBe("iot-platform");
+        expect(parseProviderConfig(raw("provider", { "cdm:namespace": "iot-platform" })).namespace).toBe(
+            "iot-platform",
+        );
     });
 
     it("requires the role", () => {
-        expect(problemsOf(() => parseProviderConfig(mapRawConfig({ "cdm:domain": "cdm.example.com" })))[0]).toBe(
-            "cdm:role: is required: set it to `provider` or `tenant`",
-        );
+        expect(
+            problemsOf(() => parseProviderConfig(mapRawConfig({ "cdm:domain": "cdm.example.com" })))[0],
+        ).toBe("cdm:role: is required: set it to `provider` or `tenant`");
     });
 });
 
@@ -120,9 +128,11 @@ describe("external PostgreSQL", () => {
 
     it("takes per-consumer passwords from a secret JSON object", async () => {
         const config = parseProviderConfig(
-            raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak":"k-pw","bridge":"b-pw"}' }, [
-                "cdm:postgresExternalPasswords",
-            ]),
+            raw(
+                "provider",
+                { ...external, "cdm:postgresExternalPasswords": '{"keycloak":"k-pw","bridge":"b-pw"}' },
+                ["cdm:postgresExternalPasswords"],
+            ),
         );
         if (config.postgres.mode !== "external") throw new Error("expected external mode");
         expect(config.postgres).toMatchObject({
@@ -142,11 +152,22 @@ describe("external PostgreSQL", () => {
             "cdm:postgresExternalPasswords: is required when cdm:postgresMode is external",
         ]);
         expect(
-            problemsOf(() => parseProviderConfig(raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak":"hunter2"}' }))),
-        ).toEqual(["cdm:postgresExternalPasswords: holds a credential and must be set with `pulumi config set --secret`"]);
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw("provider", {
+                        ...external,
+                        "cdm:postgresExternalPasswords": '{"keycloak":"hunter2"}',
+                    }),
+                ),
+            ),
+        ).toEqual([
+            "cdm:postgresExternalPasswords: holds a credential and must be set with `pulumi config set --secret`",
+        ]);
         const malformed = problemsOf(() =>
             parseProviderConfig(
-                raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak": hunter2' }, ["cdm:postgresExternalPasswords"]),
+                raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"keycloak": hunter2' }, [
+                    "cdm:postgresExternalPasswords",
+                ]),
             ),
         );
         expect(malformed).toEqual([
@@ -156,9 +177,11 @@ describe("external PostgreSQL", () => {
         expect(
             problemsOf(() =>
                 parseProviderConfig(
-                    raw("provider", { ...external, "cdm:postgresExternalPasswords": '{"Key Cloak":"x","bridge":""}' }, [
-                        "cdm:postgresExternalPasswords",
-                    ]),
+                    raw(
+                        "provider",
+                        { ...external, "cdm:postgresExternalPasswords": '{"Key Cloak":"x","bridge":""}' },
+                        ["cdm:postgresExternalPasswords"],
+                    ),
                 ),
             ),
         ).toEqual([
@@ -172,7 +195,11 @@ describe("external PostgreSQL", () => {
                 parseProviderConfig(
                     raw(
                         "provider",
-                        { "cdm:postgresMode": "external", "cdm:postgresExternalSslMode": "disable", "cdm:postgresExternalPasswords": "{}" },
+                        {
+                            "cdm:postgresMode": "external",
+                            "cdm:postgresExternalSslMode": "disable",
+                            "cdm:postgresExternalPasswords": "{}",
+                        },
                         ["cdm:postgresExternalPasswords"],
                     ),
                 ),
@@ -206,9 +233,15 @@ describe("external PostgreSQL", () => {
         expect(
             problemsOf(() =>
                 parseProviderConfig(
-                    raw("provider", { ...external, "cdm:postgresExternalCaCertificate": "not a pem", "cdm:postgresExternalPasswords": "{}" }, [
-                        "cdm:postgresExternalPasswords",
-                    ]),
+                    raw(
+                        "provider",
+                        {
+                            ...external,
+                            "cdm:postgresExternalCaCertificate": "not a pem",
+                            "cdm:postgresExternalPasswords": "{}",
+                        },
+                        ["cdm:postgresExternalPasswords"],
+                    ),
                 ),
             ),
         ).toEqual(["cdm:postgresExternalCaCertificate: is not a PEM certificate"]);
@@ -247,18 +280,20 @@ describe("tenant configuration", () => {
 
     it("refuses a tenant id that is not a DNS label, once", () => {
         expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:tenantId": "ACME_Corp" })))).toEqual([
-            'cdm:tenantId: "ACME_Corp" is not a DNS label of at most 40 characters (lower-case letters, digits and \'-\', starting and ending with a letter or digit)',
+            "cdm:tenantId: \"ACME_Corp\" is not a DNS label of at most 40 characters (lower-case letters, digits and '-', starting and ending with a letter or digit)",
         ]);
-        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:tenantId": "a".repeat(41) })))).toHaveLength(1);
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:tenantId": "a".repeat(41) }))),
+        ).toHaveLength(1);
     });
 
     it("refuses a CIDR that does not parse or leaves no room", () => {
-        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0/16" })))).toEqual([
-            'cdm:wireguardCidr: "10.8.0/16" is not an IPv4 CIDR such as 10.8.0.0/16',
-        ]);
-        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0.0/31" })))).toEqual([
-            'cdm:wireguardCidr: prefix /31 of "10.8.0.0/31" is outside /8../30',
-        ]);
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0/16" }))),
+        ).toEqual(['cdm:wireguardCidr: "10.8.0/16" is not an IPv4 CIDR such as 10.8.0.0/16']);
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0.0/31" }))),
+        ).toEqual(['cdm:wireguardCidr: prefix /31 of "10.8.0.0/31" is outside /8../30']);
     });
 
     it("requires a fully qualified provider stack reference", () => {
@@ -268,13 +303,19 @@ describe("tenant configuration", () => {
         expect(problemsOf(() => parseTenantConfig(mapRawConfig(values)))).toEqual([
             "cdm:providerStack: is required for a tenant stack: the provider stack's name, <org>/cdm/<stack>",
         ]);
-        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:providerStack": "provider" })))).toEqual([
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:providerStack": "provider" }))),
+        ).toEqual([
             'cdm:providerStack: "provider" is not a fully qualified stack name <org>/<project>/<stack>',
         ]);
     });
 
     it("refuses a port out of range and a bad quota", () => {
-        expect(problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardPort": "70000", "cdm:quotaMemory": "lots" })))).toEqual([
+        expect(
+            problemsOf(() =>
+                parseTenantConfig(raw("tenant", { "cdm:wireguardPort": "70000", "cdm:quotaMemory": "lots" })),
+            ),
+        ).toEqual([
             'cdm:wireguardPort: "70000" is not an integer in 1..65535',
             'cdm:quotaMemory: "lots" is not a Kubernetes quantity such as 500m, 4 or 10Gi',
         ]);

@@ -37,15 +37,23 @@ describe("Kubernetes schema validation", () => {
                     selector: { matchLabels: { app: "web" } },
                     template: {
                         spec: {
-                            containers: [{ name: "web", image: "web:1", securityContext: { readOnlyRootFileSystem: true } }],
+                            containers: [
+                                {
+                                    name: "web",
+                                    image: "web:1",
+                                    securityContext: { readOnlyRootFileSystem: true },
+                                },
+                            ],
                         },
                     },
                 },
             }),
-        ).toEqual(["Deployment web: unknown field spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem"]);
-        expect(await validateKubeObject({ apiVersion: "v1", kind: "Widget", metadata: { name: "w" } })).toEqual([
-            "Widget w: v1 Widget is not a Kubernetes API type",
+        ).toEqual([
+            "Deployment web: unknown field spec.template.spec.containers[0].securityContext.readOnlyRootFileSystem",
         ]);
+        expect(
+            await validateKubeObject({ apiVersion: "v1", kind: "Widget", metadata: { name: "w" } }),
+        ).toEqual(["Widget w: v1 Widget is not a Kubernetes API type"]);
     });
 });
 
@@ -55,7 +63,10 @@ describe("names and labels", () => {
             metadataProblems({
                 apiVersion: "v1",
                 kind: "Service",
-                metadata: { name: "web.api", labels: { "app.kubernetes.io/instance": "x".repeat(64), "bad key!": "v", ok: "-v" } },
+                metadata: {
+                    name: "web.api",
+                    labels: { "app.kubernetes.io/instance": "x".repeat(64), "bad key!": "v", ok: "-v" },
+                },
             }),
         ).toEqual([
             'name "web.api" is not a valid Service name',
@@ -63,6 +74,12 @@ describe("names and labels", () => {
             'label key "bad key!" is not a valid label key',
             'label ok value "-v" is not a valid label value',
         ]);
-        expect(metadataProblems({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "ca.json", labels: { "a/b": "" } } })).toEqual([]);
+        expect(
+            metadataProblems({
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                metadata: { name: "ca.json", labels: { "a/b": "" } },
+            }),
+        ).toEqual([]);
     });
 });

@@ -1,9 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { defaultDenySpec, dnsEgressSpec, networkPolicySpec, renderPeer } from "../../components/k8s/network-policy";
+import {
+    defaultDenySpec,
+    dnsEgressSpec,
+    networkPolicySpec,
+    renderPeer,
+} from "../../components/k8s/network-policy";
 
 describe("network policies", () => {
     it("renders peers", () => {
-        expect(renderPeer({ app: "keycloak" })).toEqual({ podSelector: { matchLabels: { "app.kubernetes.io/name": "keycloak" } } });
+        expect(renderPeer({ app: "keycloak" })).toEqual({
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "keycloak" } },
+        });
         expect(renderPeer({ namespace: "ingress-nginx" })).toEqual({
             namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } },
         });
@@ -14,7 +21,9 @@ describe("network policies", () => {
         expect(renderPeer({ cidr: "0.0.0.0/0", except: ["10.0.0.0/8"] })).toEqual({
             ipBlock: { cidr: "0.0.0.0/0", except: ["10.0.0.0/8"] },
         });
-        expect(() => renderPeer({ cidr: "10.0.0.1/8" })).toThrow("network policy peer 10.0.0.1/8 is not an IPv4 CIDR");
+        expect(() => renderPeer({ cidr: "10.0.0.1/8" })).toThrow(
+            "network policy peer 10.0.0.1/8 is not an IPv4 CIDR",
+        );
     });
 
     it("allows exactly the declared traffic", () => {
@@ -46,7 +55,9 @@ describe("network policies", () => {
                 {
                     to: [
                         {
-                            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+                            namespaceSelector: {
+                                matchLabels: { "kubernetes.io/metadata.name": "kube-system" },
+                            },
                             podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
                         },
                     ],

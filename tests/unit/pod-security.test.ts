@@ -1,7 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { buildContainer, buildEnv, buildPodSpec, buildProbe, ContainerSpec, podAnnotations } from "../../components/k8s/pod";
+import {
+    buildContainer,
+    buildEnv,
+    buildPodSpec,
+    buildProbe,
+    ContainerSpec,
+    podAnnotations,
+} from "../../components/k8s/pod";
 import { StackContext } from "../../components/k8s/context";
-import { admits, baselineViolations, containerSecurityContext, requiredPodSecurity } from "../../components/k8s/security";
+import {
+    admits,
+    baselineViolations,
+    containerSecurityContext,
+    requiredPodSecurity,
+} from "../../components/k8s/security";
 import { renderWorkload, WorkloadArgs } from "../../components/k8s/workload";
 
 const probe = { http: { path: "/health", port: 8080 } };
@@ -38,9 +50,14 @@ describe("pod builder", () => {
     });
 
     it("renders resources, probes, ports and scratch volumes", () => {
-        const spec = buildPodSpec({ containers: [{ ...web, scratch: ["/tmp", "/var/cache/app"], sharedMemory: "128Mi" }] });
+        const spec = buildPodSpec({
+            containers: [{ ...web, scratch: ["/tmp", "/var/cache/app"], sharedMemory: "128Mi" }],
+        });
         const c = spec.containers[0];
-        expect(c.resources).toEqual({ requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "1", memory: "256Mi" } });
+        expect(c.resources).toEqual({
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "1", memory: "256Mi" },
+        });
         expect(c.readinessProbe).toEqual({
             httpGet: { path: "/health", port: 8080, scheme: "HTTP" },
             initialDelaySeconds: 0,
@@ -67,25 +84,44 @@ describe("pod builder", () => {
             exception: { reason: "WireGuard configures its interface", addCapabilities: ["NET_ADMIN"] },
         };
         const spec = buildPodSpec(args);
-        expect(spec.containers[0].securityContext.capabilities).toEqual({ drop: ["ALL"], add: ["NET_ADMIN"] });
-        expect(podAnnotations(args)).toEqual({ "cdm-platform.dev/security-exception": "WireGuard configures its interface" });
+        expect(spec.containers[0].securityContext.capabilities).toEqual({
+            drop: ["ALL"],
+            add: ["NET_ADMIN"],
+        });
+        expect(podAnnotations(args)).toEqual({
+            "cdm-platform.dev/security-exception": "WireGuard configures its interface",
+        });
         expect(baselineViolations(spec, args.exception)).toEqual([]);
         expect(baselineViolations(spec)).toEqual(["container web adds capability NET_ADMIN"]);
-        expect(() => buildPodSpec({ containers: [web], exception: { reason: " " } })).toThrow("a security exception needs a reason");
+        expect(() => buildPodSpec({ containers: [web], exception: { reason: " " } })).toThrow(
+            "a security exception needs a reason",
+        );
     });
 
     it("requires probes on long-running containers but not on jobs", () => {
         const bare = { ...web, readiness: undefined, liveness: undefined };
-        expect(() => buildPodSpec({ containers: [bare] })).toThrow("container web needs readiness and liveness probes");
-        expect(buildPodSpec({ containers: [bare], restartPolicy: "OnFailure" }).restartPolicy).toBe("OnFailure");
+        expect(() => buildPodSpec({ containers: [bare] })).toThrow(
+            "container web needs readiness and liveness probes",
+        );
+        expect(buildPodSpec({ containers: [bare], restartPolicy: "OnFailure" }).restartPolicy).toBe(
+            "OnFailure",
+        );
     });
 
     it("takes credentials only from Secrets", () => {
-        expect(buildEnv("web", { DB_PASSWORD: { secret: "db", key: "password" }, LOG_LEVEL: "info" })).toEqual([
+        expect(
+            buildEnv("web", { DB_PASSWORD: { secret: "db", key: "password" }, LOG_LEVEL: "info" }),
+        ).toEqual([
             { name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } },
             { name: "LOG_LEVEL", value: "info" },
         ]);
-        for (const name of ["DB_PASSWORD", "API_TOKEN", "CLIENT_SECRET", "SIGNING_PRIVATE_KEY", "AWS_CREDENTIALS"]) {
+        for (const name of [
+            "DB_PASSWORD",
+            "API_TOKEN",
+            "CLIENT_SECRET",
+            "SIGNING_PRIVATE_KEY",
+            "AWS_CREDENTIALS",
+        ]) {
             expect(() => buildEnv("web", { [name]: "hunter2" })).toThrow(
                 `env ${name} of container web holds a credential: pass it as a Secret reference`,
             );
@@ -95,7 +131,9 @@ describe("pod builder", () => {
 
     it("needs exactly one probe handler", () => {
         expect(() => buildProbe({})).toThrow("a probe needs exactly one of http, tcp or exec");
-        expect(() => buildProbe({ tcp: { port: 1 }, exec: ["true"] })).toThrow("a probe needs exactly one of http, tcp or exec");
+        expect(() => buildProbe({ tcp: { port: 1 }, exec: ["true"] })).toThrow(
+            "a probe needs exactly one of http, tcp or exec",
+        );
         expect(buildProbe({ exec: ["pg_isready"], failureThreshold: 6 })).toMatchObject({
             exec: { command: ["pg_isready"] },
             failureThreshold: 6,
@@ -103,7 +141,10 @@ describe("pod builder", () => {
     });
 
     it("allows a writable root filesystem only by exception", () => {
-        expect(containerSecurityContext({ reason: "legacy", writableRootFilesystem: true }).readOnlyRootFilesystem).toBe(false);
+        expect(
+            containerSecurityContext({ reason: "legacy", writableRootFilesystem: true })
+                .readOnlyRootFilesystem,
+        ).toBe(false);
         expect(buildContainer(web).securityContext.readOnlyRootFilesystem).toBe(true);
     });
 });
@@ -111,10 +152,18 @@ describe("pod builder", () => {
 describe("Pod Security levels", () => {
     it("computes the level an exception needs", () => {
         expect(requiredPodSecurity()).toBe("restricted");
-        expect(requiredPodSecurity({ reason: "binds port 443", addCapabilities: ["NET_BIND_SERVICE"] })).toBe("restricted");
-        expect(requiredPodSecurity({ reason: "changes file owners", addCapabilities: ["CHOWN"] })).toBe("baseline");
-        expect(requiredPodSecurity({ reason: "WireGuard", addCapabilities: ["NET_ADMIN"] })).toBe("privileged");
-        expect(requiredPodSecurity({ reason: "legacy image", writableRootFilesystem: true })).toBe("restricted");
+        expect(requiredPodSecurity({ reason: "binds port 443", addCapabilities: ["NET_BIND_SERVICE"] })).toBe(
+            "restricted",
+        );
+        expect(requiredPodSecurity({ reason: "changes file owners", addCapabilities: ["CHOWN"] })).toBe(
+            "baseline",
+        );
+        expect(requiredPodSecurity({ reason: "WireGuard", addCapabilities: ["NET_ADMIN"] })).toBe(
+            "privileged",
+        );
+        expect(requiredPodSecurity({ reason: "legacy image", writableRootFilesystem: true })).toBe(
+            "restricted",
+        );
         expect(admits("privileged", "restricted")).toBe(true);
         expect(admits("restricted", "baseline")).toBe(false);
     });
@@ -140,15 +189,17 @@ describe("Pod Security levels", () => {
         expect(() => renderWorkload(workload(pod), "wireguard")).toThrow(
             'wireguard: its security exception needs Pod Security "privileged", but the namespace enforces "restricted"; run it in a namespace of its own',
         );
-        expect(renderWorkload(workload(pod, "privileged"), "wireguard").spec.template.metadata.annotations).toEqual({
+        expect(
+            renderWorkload(workload(pod, "privileged"), "wireguard").spec.template.metadata.annotations,
+        ).toEqual({
             "cdm-platform.dev/security-exception": "WireGuard",
         });
     });
 
     it("refuses a restart policy other than Always for long-running workloads", () => {
-        expect(() => renderWorkload(workload({ containers: [web], restartPolicy: "OnFailure" }), "web")).toThrow(
-            "wireguard: a Deployment restarts its pods always; restartPolicy is for Jobs",
-        );
+        expect(() =>
+            renderWorkload(workload({ containers: [web], restartPolicy: "OnFailure" }), "web"),
+        ).toThrow("wireguard: a Deployment restarts its pods always; restartPolicy is for Jobs");
     });
 });
 
@@ -157,9 +208,21 @@ describe("baseline checker", () => {
 
     it.each<[string, (pod: Record<string, any>) => void, string]>([
         ["host network", (p) => (p.hostNetwork = true), "pod sets hostNetwork"],
-        ["service account token", (p) => delete p.automountServiceAccountToken, "pod mounts a service account token"],
-        ["no seccomp", (p) => delete p.securityContext.seccompProfile, "pod has no RuntimeDefault seccomp profile"],
-        ["hostPath volume", (p) => p.volumes.push({ name: "host", hostPath: { path: "/" } }), "volume host is of type hostPath"],
+        [
+            "service account token",
+            (p) => delete p.automountServiceAccountToken,
+            "pod mounts a service account token",
+        ],
+        [
+            "no seccomp",
+            (p) => delete p.securityContext.seccompProfile,
+            "pod has no RuntimeDefault seccomp profile",
+        ],
+        [
+            "hostPath volume",
+            (p) => p.volumes.push({ name: "host", hostPath: { path: "/" } }),
+            "volume host is of type hostPath",
+        ],
         ["root", (p) => (p.containers[0].securityContext.runAsUser = 0), "container web runs as uid 0"],
         [
             "runAsNonRoot missing",
@@ -169,15 +232,47 @@ describe("baseline checker", () => {
             },
             "container web may run as root (runAsNonRoot is not true)",
         ],
-        ["privileged", (p) => (p.containers[0].securityContext.privileged = true), "container web is privileged"],
-        ["escalation", (p) => delete p.containers[0].securityContext.allowPrivilegeEscalation, "container web allows privilege escalation"],
-        ["capabilities kept", (p) => (p.containers[0].securityContext.capabilities.drop = []), "container web does not drop ALL capabilities"],
-        ["writable root", (p) => (p.containers[0].securityContext.readOnlyRootFilesystem = false), "container web has a writable root filesystem"],
+        [
+            "privileged",
+            (p) => (p.containers[0].securityContext.privileged = true),
+            "container web is privileged",
+        ],
+        [
+            "escalation",
+            (p) => delete p.containers[0].securityContext.allowPrivilegeEscalation,
+            "container web allows privilege escalation",
+        ],
+        [
+            "capabilities kept",
+            (p) => (p.containers[0].securityContext.capabilities.drop = []),
+            "container web does not drop ALL capabilities",
+        ],
+        [
+            "writable root",
+            (p) => (p.containers[0].securityContext.readOnlyRootFilesystem = false),
+            "container web has a writable root filesystem",
+        ],
         ["host port", (p) => (p.containers[0].ports[0].hostPort = 80), "container web binds host port 80"],
-        ["no requests", (p) => delete p.containers[0].resources.requests, "container web has no cpu and memory requests"],
-        ["no memory limit", (p) => delete p.containers[0].resources.limits.memory, "container web has no memory limit"],
-        ["no cpu limit", (p) => delete p.containers[0].resources.limits.cpu, "container web has no cpu limit"],
-        ["no readiness", (p) => delete p.containers[0].readinessProbe, "container web has no readiness probe"],
+        [
+            "no requests",
+            (p) => delete p.containers[0].resources.requests,
+            "container web has no cpu and memory requests",
+        ],
+        [
+            "no memory limit",
+            (p) => delete p.containers[0].resources.limits.memory,
+            "container web has no memory limit",
+        ],
+        [
+            "no cpu limit",
+            (p) => delete p.containers[0].resources.limits.cpu,
+            "container web has no cpu limit",
+        ],
+        [
+            "no readiness",
+            (p) => delete p.containers[0].readinessProbe,
+            "container web has no readiness probe",
+        ],
         ["no liveness", (p) => delete p.containers[0].livenessProbe, "container web has no liveness probe"],
     ])("reports %s", (_, mutate, message) => {
         const pod = good();

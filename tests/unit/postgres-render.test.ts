@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
-import { clientEgress, connectionSettings, postgresCaPath, provisionerPod, scriptChecksum, serverPod } from "../../components/postgres/render";
+import {
+    clientEgress,
+    connectionSettings,
+    postgresCaPath,
+    provisionerPod,
+    scriptChecksum,
+    serverPod,
+} from "../../components/postgres/render";
 
 function resolve<T>(input: pulumi.Input<T>): Promise<T> {
     return new Promise((done) => pulumi.output(input).apply((v) => done(v as T)));
@@ -8,18 +15,37 @@ function resolve<T>(input: pulumi.Input<T>): Promise<T> {
 
 describe("PostgreSQL rendering", () => {
     it("renders a consumer's connection settings, with the CA when the server is verified", async () => {
-        const settings = connectionSettings("db.example.com", 5432, "hawkbit", "pw", { sslMode: "verify-full", caCertificate: "PEM" });
-        expect(Object.keys(settings)).toEqual(["host", "port", "database", "username", "password", "sslmode", "jdbc-url", "ca.crt"]);
+        const settings = connectionSettings("db.example.com", 5432, "hawkbit", "pw", {
+            sslMode: "verify-full",
+            caCertificate: "PEM",
+        });
+        expect(Object.keys(settings)).toEqual([
+            "host",
+            "port",
+            "database",
+            "username",
+            "password",
+            "sslmode",
+            "jdbc-url",
+            "ca.crt",
+        ]);
         expect(await resolve(settings["jdbc-url"])).toBe(
             `jdbc:postgresql://db.example.com:5432/hawkbit?sslmode=verify-full&sslrootcert=${postgresCaPath}`,
         );
-        const plain = connectionSettings("postgres.ns.svc.cluster.local", 5432, "bridge", "pw", { sslMode: "disable" });
-        expect(await resolve(plain["jdbc-url"])).toBe("jdbc:postgresql://postgres.ns.svc.cluster.local:5432/bridge?sslmode=disable");
+        const plain = connectionSettings("postgres.ns.svc.cluster.local", 5432, "bridge", "pw", {
+            sslMode: "disable",
+        });
+        expect(await resolve(plain["jdbc-url"])).toBe(
+            "jdbc:postgresql://postgres.ns.svc.cluster.local:5432/bridge?sslmode=disable",
+        );
         expect("ca.crt" in plain).toBe(false);
     });
 
     it("lets clients reach only the server", () => {
-        expect(clientEgress({ mode: "in-cluster", storageSize: "10Gi" })).toEqual({ peers: [{ app: "postgres" }], ports: [{ port: 5432 }] });
+        expect(clientEgress({ mode: "in-cluster", storageSize: "10Gi" })).toEqual({
+            peers: [{ app: "postgres" }],
+            ports: [{ port: 5432 }],
+        });
         const external = {
             mode: "external" as const,
             host: "db.example.com",
@@ -29,7 +55,10 @@ describe("PostgreSQL rendering", () => {
             passwords: pulumi.secret<Record<string, string>>({}),
             consumers: [],
         };
-        expect(clientEgress(external)).toEqual({ peers: [{ cidr: "10.20.0.0/24" }], ports: [{ port: 6432 }] });
+        expect(clientEgress(external)).toEqual({
+            peers: [{ cidr: "10.20.0.0/24" }],
+            ports: [{ port: 6432 }],
+        });
     });
 
     it("runs the server as the image's postgres user with the password from a file", () => {

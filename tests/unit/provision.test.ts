@@ -22,8 +22,8 @@ describe("PostgreSQL provisioning script", () => {
                 "ALTER ROLE :\"role\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD :'password_0';",
                 "SELECT format('CREATE DATABASE %I OWNER %I', :'role', :'role')",
                 "  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'role') \\gexec",
-                "ALTER DATABASE :\"role\" OWNER TO :\"role\";",
-                "REVOKE ALL ON DATABASE :\"role\" FROM PUBLIC;",
+                'ALTER DATABASE :"role" OWNER TO :"role";',
+                'REVOKE ALL ON DATABASE :"role" FROM PUBLIC;',
                 "\\unset password_0",
                 "",
             ].join("\n"),
@@ -50,8 +50,11 @@ describe("PostgreSQL provisioning script", () => {
         expect(() => validateConsumers([{ name: "postgres", app: "x" }])).toThrow(
             `postgres consumer "postgres" must be a DNS label other than "postgres"`,
         );
-        expect(() => validateConsumers([{ name: "a", app: "x" }, { name: "a", app: "y" }])).toThrow(
-            `postgres consumer "a" is declared twice`,
-        );
+        expect(() =>
+            validateConsumers([
+                { name: "a", app: "x" },
+                { name: "a", app: "y" },
+            ]),
+        ).toThrow(`postgres consumer "a" is declared twice`);
     });
 });

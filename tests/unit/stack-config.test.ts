@@ -1,9 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { encryptedPlaceholder, loadStackConfig, mergeStackConfig, readProjectSchema } from "../../tools/stack-config";
+import {
+    encryptedPlaceholder,
+    loadStackConfig,
+    mergeStackConfig,
+    readProjectSchema,
+} from "../../tools/stack-config";
 
 describe("stack configuration loader", () => {
     it("applies Pulumi.yaml defaults under the stack's values, as the CLI does", () => {
-        const { values, secretKeys } = mergeStackConfig("x", { "cdm:role": "provider", "cdm:domain": "a.example.com" });
+        const { values, secretKeys } = mergeStackConfig("x", {
+            "cdm:role": "provider",
+            "cdm:domain": "a.example.com",
+        });
         expect(values["cdm:role"]).toBe("provider");
         expect(values["cdm:ingressClassName"]).toBe("nginx");
         expect(values["cdm:wireguardPort"]).toBe("51820");
@@ -21,7 +29,13 @@ describe("stack configuration loader", () => {
     });
 
     it("refuses unknown keys with a suggestion, wrong types and missing required keys", () => {
-        expect(() => mergeStackConfig("x", { "cdm:tenantid": "acme", "cdm:wireguardPort": "udp", "cdm:skipAwait": "maybe" })).toThrow(
+        expect(() =>
+            mergeStackConfig("x", {
+                "cdm:tenantid": "acme",
+                "cdm:wireguardPort": "udp",
+                "cdm:skipAwait": "maybe",
+            }),
+        ).toThrow(
             [
                 "invalid stack configuration:",
                 "  - cdm:tenantid: is not a setting of this project (did you mean cdm:tenantId?)",
@@ -43,7 +57,11 @@ describe("stack configuration loader", () => {
     });
 
     it("passes other namespaces through", () => {
-        const { values } = mergeStackConfig("x", { "cdm:role": "provider", "cdm:domain": "a.example.com", "kubernetes:context": "kind" });
+        const { values } = mergeStackConfig("x", {
+            "cdm:role": "provider",
+            "cdm:domain": "a.example.com",
+            "kubernetes:context": "kind",
+        });
         expect(values["kubernetes:context"]).toBe("kind");
     });
 

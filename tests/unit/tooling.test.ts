@@ -13,7 +13,7 @@ describe("README config table", () => {
         expect(withConfigTable(readme)).toBe(readme);
         const { keys } = readProjectSchema();
         for (const key of Object.keys(keys)) expect(configTable()).toContain(`| \`cdm:${key}\` |`);
-        expect(configTable()).toContain("| `cdm:tenantId` | string | `\"\"` | tenant |");
+        expect(configTable()).toContain('| `cdm:tenantId` | string | `""` | tenant |');
         expect(configTable()).toContain("| `cdm:role` | string | *(required)* | both |");
     });
 });
@@ -28,7 +28,11 @@ describe("dependency check", () => {
         write(join(root, "node_modules/@pulumi/pulumi"), "3.1.0");
         write(join(root, "node_modules/@pulumi/aws/node_modules/@pulumi/pulumi"), "3.0.0");
         write(join(root, "node_modules/other"), "1.0.0");
-        expect(findCopies(root, "@pulumi/pulumi").map((c) => c.replace(root, "")).sort()).toEqual([
+        expect(
+            findCopies(root, "@pulumi/pulumi")
+                .map((c) => c.replace(root, ""))
+                .sort(),
+        ).toEqual([
             "/node_modules/@pulumi/aws/node_modules/@pulumi/pulumi@3.0.0",
             "/node_modules/@pulumi/pulumi@3.1.0",
         ]);

@@ -42,7 +42,9 @@ function canSignCertificates(cert: x509.X509Certificate): boolean {
 }
 
 async function issuedBy(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<boolean> {
-    return child.issuer === parent.subject && (await child.verify({ publicKey: parent, signatureOnly: true }));
+    return (
+        child.issuer === parent.subject && (await child.verify({ publicKey: parent, signatureOnly: true }))
+    );
 }
 
 /**
@@ -69,7 +71,12 @@ export async function verifyChain(input: ChainInput): Promise<string[]> {
     for (let depth = 0; depth < 8; depth++) {
         const current = path[path.length - 1];
         const root = await findIssuer(current, roots);
-        const issuer = root ?? (await findIssuer(current, pool.filter((c) => !path.includes(c))));
+        const issuer =
+            root ??
+            (await findIssuer(
+                current,
+                pool.filter((c) => !path.includes(c)),
+            ));
         if (!issuer) {
             throw new ChainError(`no trusted issuer for ${current.subject}`);
         }
@@ -101,9 +108,12 @@ function checkPath(path: readonly x509.X509Certificate[], at: Date): void {
         const ca = path[i];
         const bc = basicConstraints(ca);
         if (!bc?.ca) throw new ChainError(`${ca.subject} is not a CA certificate`);
-        if (!canSignCertificates(ca)) throw new ChainError(`${ca.subject} may not sign certificates (keyUsage)`);
+        if (!canSignCertificates(ca))
+            throw new ChainError(`${ca.subject} may not sign certificates (keyUsage)`);
         if (bc.pathLength !== undefined && i - 1 > bc.pathLength) {
-            throw new ChainError(`${ca.subject} allows ${bc.pathLength} CA level(s) below it, the chain has ${i - 1}`);
+            throw new ChainError(
+                `${ca.subject} allows ${bc.pathLength} CA level(s) below it, the chain has ${i - 1}`,
+            );
         }
     }
 }

@@ -90,14 +90,21 @@ export class StepCaClient {
                             parsed = { message: text.slice(0, 200) };
                         }
                         if (status < 200 || status >= 300) {
-                            reject(new StepCaError(status, (parsed as { message?: string }).message ?? "no message"));
+                            reject(
+                                new StepCaError(
+                                    status,
+                                    (parsed as { message?: string }).message ?? "no message",
+                                ),
+                            );
                         } else {
                             resolve(parsed);
                         }
                     });
                 },
             );
-            req.on("timeout", () => req.destroy(new Error(`step-ca did not answer ${method} ${path} in time`)));
+            req.on("timeout", () =>
+                req.destroy(new Error(`step-ca did not answer ${method} ${path} in time`)),
+            );
             req.on("error", reject);
             req.end(payload);
         });
