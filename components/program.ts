@@ -23,7 +23,12 @@ export function runProgram(): StackOutputs {
         const config = loadProviderConfig();
         checkExternalPasswords(config.postgres, providerDatabaseConsumers);
         const stack = new ProviderStack("provider", { config });
-        return { role, namespace: stack.namespace, endpoints: stack.endpoints };
+        return {
+            role,
+            namespace: stack.namespace,
+            endpoints: stack.endpoints,
+            caCertificates: stack.caCertificates,
+        };
     }
     const config = loadTenantConfig();
     checkExternalPasswords(config.postgres, tenantDatabaseConsumers);
@@ -34,5 +39,6 @@ export function runProgram(): StackOutputs {
         namespace: stack.namespace,
         endpoints: stack.endpoints,
         providerEndpoints: stack.providerEndpoints,
+        caCertificates: stack.caCertificates,
     };
 }

@@ -1,9 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ProviderConfig } from "./config/provider-config";
 import { ProviderEndpoints, providerEndpoints } from "./endpoints";
-import { PostgresConsumer } from "./postgres/provision";
+import { PlatformPki } from "./pki/platform-pki";
+import { subCaClaims } from "./pki/profile";
 import { Postgres } from "./postgres/postgres";
+import { PostgresConsumer } from "./postgres/provision";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
+import { StepCa } from "./step-ca/step-ca";
 
 export interface ProviderStackArgs {
     /** The validated provider configuration. */
@@ -16,6 +19,17 @@ export const providerDatabaseConsumers: readonly PostgresConsumer[] = [
     { name: "bridge", app: "bridge" },
 ];
 
+/** Name of the provider step-ca's CA-capable provisioner; the provider bridge holds its key. */
+export const subCaProvisioner = "tenant-sub-ca";
+
+/** The public certificates of the platform PKI. */
+export interface PlatformCaCertificates {
+    /** The root every chain ends at. */
+    readonly root: pulumi.Output<string>;
+    /** The provider intermediate, issuer of every tenant Sub-CA. */
+    readonly intermediate: pulumi.Output<string>;
+}
+
 /**
  * The provider stack: one per platform. It owns the platform namespace and the shared services
  * (identity, metrics aggregation, the intermediate CA, tenant onboarding) that tenants plug into.
@@ -24,6 +38,9 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly namespace: pulumi.Output<string>;
     public readonly endpoints: ProviderEndpoints;
     public readonly postgres: Postgres;
+    public readonly caCertificates: PlatformCaCertificates;
+    /** The provider step-ca (intermediate CA), which signs tenant Sub-CAs only. */
+    public readonly stepCa: StepCa;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -38,10 +55,26 @@ export class ProviderStack extends pulumi.ComponentResource {
             { context, config: config.postgres, consumers: providerDatabaseConsumers },
             child,
         );
+        const pki = new PlatformPki(`${name}-pki`, { source: config.pki }, { parent: this });
+        this.caCertificates = { root: pki.rootCertificate, intermediate: pki.intermediateCertificate };
+        this.stepCa = new StepCa(
+            `${name}-step-ca`,
+            {
+                context,
+                rootCertificate: pki.rootCertificate,
+                signingCertificates: [pki.intermediateCertificate],
+                signingKey: pki.intermediateKey,
+                provisioners: [{ name: subCaProvisioner, issues: "sub-ca", claims: subCaClaims() }],
+                clients: ["bridge"],
+            },
+            child,
+        );
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
+            caCertificates: this.caCertificates,
             postgres: this.postgres,
+            stepCa: this.stepCa,
         });
     }
 }

@@ -1,9 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
-import { PostgresConsumer } from "./postgres/provision";
+import { deviceClaims } from "./pki/profile";
+import { TenantSubCa } from "./pki/tenant-sub-ca";
 import { Postgres } from "./postgres/postgres";
+import { PostgresConsumer } from "./postgres/provision";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
+import { StepCa } from "./step-ca/step-ca";
 
 export interface TenantStackArgs {
     /** The validated tenant configuration. */
@@ -18,6 +21,17 @@ export const tenantDatabaseConsumers: readonly PostgresConsumer[] = [
     { name: "bridge", app: "bridge" },
 ];
 
+/** Name of the tenant step-ca's device provisioner; the tenant bridge holds its key. */
+export const deviceProvisioner = "bridge";
+
+/** The public certificates a tenant's devices and services trust. */
+export interface TenantCaCertificates {
+    readonly root: pulumi.Output<string>;
+    readonly intermediate: pulumi.Output<string>;
+    /** This tenant's Sub-CA, issuer of its device certificates. */
+    readonly subCa: pulumi.Output<string>;
+}
+
 /**
  * A tenant stack: one per tenant, in its own namespace with a quota, reading the provider stack
  * through a StackReference for what the tenant shares with the platform.
@@ -28,6 +42,9 @@ export class TenantStack extends pulumi.ComponentResource {
     /** The provider stack's public endpoints, as the provider exported them. */
     public readonly providerEndpoints: pulumi.Output<ProviderEndpoints>;
     public readonly postgres: Postgres;
+    public readonly caCertificates: TenantCaCertificates;
+    /** The tenant step-ca (Sub-CA), which signs device certificates for the tenant bridge. */
+    public readonly stepCa: StepCa;
 
     constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:TenantStack", name, {}, opts);
@@ -38,6 +55,10 @@ export class TenantStack extends pulumi.ComponentResource {
             { parent: this },
         );
         this.providerEndpoints = providerStack.requireOutput("endpoints") as pulumi.Output<ProviderEndpoints>;
+        const platformCa = providerStack.requireOutput("caCertificates") as pulumi.Output<{
+            root: string;
+            intermediate: string;
+        }>;
         const provider = kubernetesProvider(name, config, this);
         const child: pulumi.ComponentResourceOptions = { parent: this, provider };
         const { namespace, context } = createStackNamespace(
@@ -57,11 +78,50 @@ export class TenantStack extends pulumi.ComponentResource {
             { context, config: config.postgres, consumers: tenantDatabaseConsumers },
             child,
         );
+        const subCa = new TenantSubCa(
+            `${name}-sub-ca`,
+            {
+                tenantId: config.tenantId,
+                bridgeUrl: this.providerEndpoints.bridge,
+                onboardingToken: config.onboardingToken,
+            },
+            { parent: this },
+        );
+        this.caCertificates = {
+            root: platformCa.root,
+            intermediate: platformCa.intermediate,
+            subCa: subCa.certificate,
+        };
+        this.stepCa = new StepCa(
+            `${name}-step-ca`,
+            {
+                context,
+                rootCertificate: platformCa.root,
+                signingCertificates: pulumi
+                    .all([subCa.certificate, subCa.chain])
+                    .apply(([cert, chain]) => [cert, ...chain]),
+                signingKey: subCa.key,
+                provisioners: [
+                    {
+                        name: deviceProvisioner,
+                        issues: "device",
+                        claims: deviceClaims(
+                            config.deviceCertificates.lifetime,
+                            config.deviceCertificates.maxLifetime,
+                        ),
+                    },
+                ],
+                clients: ["bridge"],
+            },
+            child,
+        );
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
             providerEndpoints: this.providerEndpoints,
+            caCertificates: this.caCertificates,
             postgres: this.postgres,
+            stepCa: this.stepCa,
         });
     }
 }

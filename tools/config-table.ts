@@ -17,6 +17,7 @@ function roles(): Map<string, string> {
     for (const line of text.split("\n")) {
         if (/^ {2}# -+ both roles/.test(line)) role = "both";
         if (/^ {2}# -+ tenant role only/.test(line)) role = "tenant";
+        if (/^ {2}# -+ provider role only/.test(line)) role = "provider";
         const key = /^ {2}([A-Za-z0-9]+):\s*$/.exec(line);
         if (key) result.set(key[1], role);
     }

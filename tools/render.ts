@@ -29,9 +29,29 @@ function clean(value: unknown): unknown {
     return value;
 }
 
-/** The Kubernetes object a resource describes, with secret values redacted. */
+/** Annotation the plan adds where a whole field is secret and partly unknown until deployment. */
+export const redactedFieldAnnotation = "plan.cdm-platform.dev/redacted";
+
+/**
+ * The Kubernetes object a resource describes, with secret values redacted. When a Secret's data
+ * holds a value only a deployment knows, the SDK makes the whole field one secret: the plan then
+ * shows the field empty and says so in an annotation, so the YAML stays valid.
+ */
 export function toKubeObject(resource: RecordedResource): KubeObject {
-    return clean(resource.inputs) as KubeObject;
+    const object = clean(resource.inputs) as KubeObject & Record<string, unknown>;
+    const redacted = ["data", "stringData"].filter((field) => typeof object[field] === "string");
+    if (object.kind !== "Secret" || redacted.length === 0) {
+        return object;
+    }
+    const annotations = {
+        ...object.metadata.annotations,
+        [redactedFieldAnnotation]: `${redacted.join(", ")}: secret, known after deploy`,
+    };
+    return {
+        ...object,
+        metadata: { ...object.metadata, annotations },
+        ...Object.fromEntries(redacted.map((field) => [field, {}])),
+    };
 }
 
 /** All Kubernetes objects of an evaluation, in registration order. */

@@ -1,3 +1,4 @@
+import * as pulumi from "@pulumi/pulumi";
 import {
     CommonConfig,
     optional,
@@ -5,6 +6,7 @@ import {
     parseInteger,
     parseQuantity,
     parseRole,
+    parseSecret,
     required,
 } from "./common-config";
 import { pulumiRawConfig, RawConfig } from "./raw-config";
@@ -22,6 +24,19 @@ export interface TenantConfig extends CommonConfig {
     readonly providerStack: string;
     readonly wireguard: { readonly cidr: Ipv4Cidr; readonly port: number };
     readonly quota: { readonly cpu: string; readonly memory: string; readonly storage: string };
+    /** Device certificate lifetimes (Go durations in hours). */
+    readonly deviceCertificates: { readonly lifetime: string; readonly maxLifetime: string };
+    /** Credential for the provider bridge's onboarding API; a Pulumi secret. */
+    readonly onboardingToken?: pulumi.Output<string>;
+}
+
+/** Keys that only the provider stack may set. */
+const providerOnlyKeys = ["pkiRootCertificate", "pkiIntermediateCertificate", "pkiIntermediateKey"];
+
+/** Hours in a `<n>h` duration, or undefined when it is not one. */
+export function parseHours(text: string): number | undefined {
+    const match = /^([1-9][0-9]{0,5})h$/.exec(text);
+    return match ? Number(match[1]) : undefined;
 }
 
 /** Parses and validates a tenant stack's configuration; throws ConfigError listing every problem. */
@@ -71,10 +86,34 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
         memory: parseQuantity(raw, "quotaMemory", problems),
         storage: parseQuantity(raw, "quotaStorage", problems),
     };
+    for (const key of providerOnlyKeys.filter((k) => optional(raw, k) !== undefined)) {
+        problems.add(`cdm:${key}`, "applies to the provider stack only; remove it from the tenant stack");
+    }
+    const lifetime = required(raw, "deviceCertificateLifetime", problems);
+    const maxLifetime = required(raw, "deviceCertificateMaxLifetime", problems);
+    const [hours, maxHours] = [parseHours(lifetime), parseHours(maxLifetime)];
+    if (lifetime !== "" && hours === undefined) {
+        problems.add("cdm:deviceCertificateLifetime", `"${lifetime}" is not a number of hours such as 168h`);
+    }
+    if (maxLifetime !== "" && maxHours === undefined) {
+        problems.add(
+            "cdm:deviceCertificateMaxLifetime",
+            `"${maxLifetime}" is not a number of hours such as 720h`,
+        );
+    }
+    if (hours !== undefined && maxHours !== undefined && hours > maxHours) {
+        problems.add(
+            "cdm:deviceCertificateLifetime",
+            `${lifetime} is longer than cdm:deviceCertificateMaxLifetime ${maxLifetime}`,
+        );
+    }
+    const onboardingToken = parseSecret(raw, "onboardingToken", problems);
     problems.throwIfAny();
     return {
         ...common,
         role: "tenant",
+        deviceCertificates: { lifetime, maxLifetime },
+        onboardingToken,
         tenantId,
         displayName: optional(raw, "tenantDisplayName") ?? tenantId,
         providerStack,

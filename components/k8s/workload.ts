@@ -23,6 +23,8 @@ export interface WorkloadArgs {
     readonly replicas?: number;
     /** The pod template, rendered with the security baseline. */
     readonly pod: PodSpecArgs;
+    /** Pod template annotations, for example a checksum that rolls the pods when config changes. */
+    readonly podAnnotations?: Readonly<Record<string, pulumi.Input<string>>>;
     /** Per-replica volumes (StatefulSet only); mount them by name in a container. */
     readonly persistentVolumes?: readonly PersistentVolumeSpec[];
     /** Ports of the workload's Service; no Service when empty. */
@@ -33,6 +35,11 @@ export interface WorkloadArgs {
     readonly ingress: readonly Allow[];
     /** Where the workload's pods may connect to (DNS is allowed namespace-wide). */
     readonly egress: readonly Allow[];
+}
+
+function templateAnnotations(args: WorkloadArgs): Record<string, pulumi.Input<string>> | undefined {
+    const all = { ...args.podAnnotations, ...podAnnotations(args.pod) };
+    return Object.keys(all).length > 0 ? all : undefined;
 }
 
 /** What the workload builder renders, before any resource exists; tests call it directly. */
@@ -53,7 +60,7 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
     }
     const selector = selectorLabels(ctx, id);
     const template = {
-        metadata: { labels: appLabels(ctx, id), annotations: podAnnotations(args.pod) },
+        metadata: { labels: appLabels(ctx, id), annotations: templateAnnotations(args) },
         spec: buildPodSpec({ ...args.pod, serviceAccountName }),
     };
     // Claim templates are immutable: only the stable selector labels, never the version.

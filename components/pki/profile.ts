@@ -59,3 +59,14 @@ export const organization = "cdm-platform";
 export function hours(n: number): string {
     return `${n}h`;
 }
+
+/** Lifetimes the provider's Sub-CA provisioner allows: exactly the Sub-CA profile's, no renewal. */
+export function subCaClaims(tenantId = "any") {
+    const lifetime = hours(subCaProfile(tenantId).validityHours);
+    return { minDuration: "5m", defaultDuration: lifetime, maxDuration: lifetime, allowRenewal: false };
+}
+
+/** Lifetimes of device certificates: short by default, renewable over mTLS before they expire. */
+export function deviceClaims(lifetime: string, maxLifetime: string) {
+    return { minDuration: "5m", defaultDuration: lifetime, maxDuration: maxLifetime, allowRenewal: true };
+}

@@ -1,0 +1,62 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { subCaCommonName } from "../../runtime/shared/onboarding";
+import { organization, subCaProfile } from "./profile";
+import { SignedSubCa } from "./signed-sub-ca";
+
+export interface TenantSubCaArgs {
+    /** The tenant whose devices the Sub-CA signs. */
+    readonly tenantId: string;
+    /** Base URL of the provider bridge (from the provider stack). */
+    readonly bridgeUrl: pulumi.Input<string>;
+    /** The platform automation credential for the onboarding API; a Pulumi secret. */
+    readonly onboardingToken?: pulumi.Input<string>;
+}
+
+/**
+ * A tenant's Sub-CA: its key and CSR are made here, in the tenant stack; the certificate is
+ * signed by the provider through the provider bridge's onboarding API. Key and certificate are
+ * protected: replacing them would invalidate every device certificate of the tenant.
+ */
+export class TenantSubCa extends pulumi.ComponentResource {
+    /** The Sub-CA certificate (PEM). */
+    public readonly certificate: pulumi.Output<string>;
+    /** The chain above it, issuer first, root excluded (PEMs). */
+    public readonly chain: pulumi.Output<string[]>;
+    /** The Sub-CA private key (PEM), a Pulumi secret. */
+    public readonly key: pulumi.Output<string>;
+
+    constructor(name: string, args: TenantSubCaArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cdm:pki:TenantSubCa", name, {}, opts);
+        const keep = { parent: this, protect: true };
+        const profile = subCaProfile(args.tenantId);
+        const key = new tls.PrivateKey(
+            `${name}-key`,
+            { algorithm: "ECDSA", ecdsaCurve: profile.curve },
+            keep,
+        );
+        const request = new tls.CertRequest(
+            `${name}-request`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: subCaCommonName(args.tenantId), organization },
+            },
+            { parent: this },
+        );
+        const signed = new SignedSubCa(
+            `${name}-certificate`,
+            {
+                bridgeUrl: args.bridgeUrl,
+                tenantId: args.tenantId,
+                csrPem: request.certRequestPem,
+                publicKeyPem: key.publicKeyPem,
+                token: pulumi.secret(args.onboardingToken ?? ""),
+            },
+            keep,
+        );
+        this.certificate = signed.certificatePem;
+        this.chain = signed.chainPem;
+        this.key = pulumi.secret(key.privateKeyPem);
+        this.registerOutputs({ certificate: this.certificate, chain: this.chain });
+    }
+}

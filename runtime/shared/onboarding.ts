@@ -1,0 +1,29 @@
+/**
+ * The provider bridge's onboarding API, as both sides use it: tenant stacks call it (from a
+ * dynamic resource) to have their Sub-CA signed; the provider bridge serves it. Authenticated
+ * by the platform automation credential as a bearer token.
+ */
+
+/** Path of a tenant's Sub-CA: POST signs a CSR, DELETE revokes the tenant's Sub-CA. */
+export function subCaPath(tenantId: string): string {
+    return `/v1/tenants/${encodeURIComponent(tenantId)}/sub-ca`;
+}
+
+/** Body of `POST /v1/tenants/{tenantId}/sub-ca`. */
+export interface SubCaRequest {
+    /** PKCS#10 request (PEM) for the tenant's Sub-CA key; CN `<tenantId>.sub-ca.cdm-platform`. */
+    readonly csr_pem: string;
+}
+
+/** Answer to `POST /v1/tenants/{tenantId}/sub-ca`. */
+export interface SubCaResponse {
+    /** The Sub-CA certificate (PEM): a CA with path length 0, issued by the provider intermediate. */
+    readonly certificate_pem: string;
+    /** The chain above it, issuer first, root excluded (PEMs). */
+    readonly chain_pem: readonly string[];
+}
+
+/** Subject common name of a tenant's Sub-CA. */
+export function subCaCommonName(tenantId: string): string {
+    return `${tenantId}.sub-ca.cdm-platform`;
+}
