@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(13);
+            expect(objects.length).toBe(21);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });
@@ -75,9 +75,13 @@ describe("stack options", () => {
             },
             ["cdm:postgresExternalPasswords"],
         );
-        expect(ofType(stack, "kubernetes:apps/v1:StatefulSet")).toEqual([]);
+        expect(ofType(stack, "kubernetes:apps/v1:StatefulSet").map((r) => r.inputs.metadata.name)).toEqual([
+            "step-ca",
+        ]);
         expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
-        expect(ofType(stack, "random:index/randomPassword:RandomPassword")).toEqual([]);
+        expect(ofType(stack, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
+            "tenant-acme-step-ca-password",
+        ]);
 
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");
         expect(secret.rawInputs.stringData).toEqual({

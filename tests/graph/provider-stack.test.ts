@@ -15,17 +15,24 @@ describe("provider stack graph", () => {
             "cdm:stack:ProviderStack": 1,
             "cdm:k8s:StackNamespace": 1,
             "cdm:postgres:Postgres": 1,
-            "cdm:k8s:Workload": 1,
+            "cdm:pki:PlatformPki": 1,
+            "cdm:step-ca:StepCa": 1,
+            "cdm:k8s:Workload": 2,
             "pulumi:providers:kubernetes": 1,
+            "pulumi-nodejs:dynamic:Resource": 1,
             "kubernetes:core/v1:Namespace": 1,
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 4,
-            "kubernetes:core/v1:Secret": 3,
-            "kubernetes:core/v1:ConfigMap": 1,
-            "kubernetes:core/v1:ServiceAccount": 1,
-            "kubernetes:core/v1:Service": 1,
-            "kubernetes:apps/v1:StatefulSet": 1,
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 5,
+            "kubernetes:core/v1:Secret": 5,
+            "kubernetes:core/v1:ConfigMap": 3,
+            "kubernetes:core/v1:ServiceAccount": 2,
+            "kubernetes:core/v1:Service": 2,
+            "kubernetes:apps/v1:StatefulSet": 2,
             "kubernetes:batch/v1:Job": 1,
-            "random:index/randomPassword:RandomPassword": 3,
+            "random:index/randomPassword:RandomPassword": 4,
+            "tls:index/privateKey:PrivateKey": 3,
+            "tls:index/selfSignedCert:SelfSignedCert": 1,
+            "tls:index/certRequest:CertRequest": 1,
+            "tls:index/locallySignedCert:LocallySignedCert": 1,
         });
     });
 
@@ -39,6 +46,7 @@ describe("provider stack graph", () => {
                 amqp: "amqps://amqp.cdm.example.com:5671",
                 grafana: "https://grafana.cdm.example.com",
             },
+            caCertificates: { root: "<<known after deploy>>", intermediate: "<<known after deploy>>" },
         });
     });
 
