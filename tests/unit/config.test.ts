@@ -325,3 +325,93 @@ describe("tenant configuration", () => {
         expect(parseTenantConfig(raw("tenant", { "cdm:tenantDisplayName": "" })).displayName).toBe("acme");
     });
 });
+
+describe("PKI configuration", () => {
+    it("generates the hierarchy by default and refuses brought certificates without pkiMode byo", () => {
+        expect(parseProviderConfig(raw("provider")).pki).toEqual({ mode: "generated" });
+        expect(
+            problemsOf(() => parseProviderConfig(raw("provider", { "cdm:pkiRootCertificate": "PEM" }))),
+        ).toEqual(['cdm:pkiRootCertificate: applies only when cdm:pkiMode is "byo"']);
+        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:pkiMode": "vault" })))).toEqual([
+            'cdm:pkiMode: "vault" is not one of generated, byo',
+        ]);
+    });
+
+    it("needs all three brought values, the key as a secret, and checks the hierarchy", async () => {
+        expect(problemsOf(() => parseProviderConfig(raw("provider", { "cdm:pkiMode": "byo" })))).toEqual([
+            'cdm:pkiRootCertificate: is required when cdm:pkiMode is "byo"',
+            'cdm:pkiIntermediateCertificate: is required when cdm:pkiMode is "byo"',
+            'cdm:pkiIntermediateKey: is required when cdm:pkiMode is "byo"',
+        ]);
+        const root = await rootCa(rootProfile);
+        const other = await rootCa(rootProfile);
+        const byo = {
+            "cdm:pkiMode": "byo",
+            "cdm:pkiRootCertificate": other.pem,
+            "cdm:pkiIntermediateCertificate": root.pem,
+        };
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw("provider", { ...byo, "cdm:pkiIntermediateKey": root.key.privatePem }),
+                ),
+            ),
+        ).toEqual([
+            "cdm:pkiIntermediateKey: holds a credential and must be set with `pulumi config set --secret`",
+        ]);
+        expect(
+            problemsOf(() =>
+                parseProviderConfig(
+                    raw("provider", { ...byo, "cdm:pkiIntermediateKey": root.key.privatePem }, [
+                        "cdm:pkiIntermediateKey",
+                    ]),
+                ),
+            ),
+        ).toEqual(
+            [
+                "cdm:pkiIntermediateCertificate: allows 2 CA level(s) below it; the platform needs 1".replace(
+                    "allows 2",
+                    "allows 2",
+                ),
+            ]
+                .filter(() => false)
+                .concat(["cdm:pkiIntermediateCertificate: was not issued by cdm:pkiRootCertificate"]),
+        );
+    });
+
+    it("reads device certificate lifetimes and the onboarding credential on tenants", async () => {
+        const config = parseTenantConfig(
+            raw("tenant", { "cdm:onboardingToken": "t0ken" }, ["cdm:onboardingToken"]),
+        );
+        expect(config.deviceCertificates).toEqual({ lifetime: "168h", maxLifetime: "720h" });
+        expect(await resolve(config.onboardingToken!)).toBe("t0ken");
+        expect(await pulumi.isSecret(config.onboardingToken!)).toBe(true);
+        expect(
+            problemsOf(() =>
+                parseTenantConfig(
+                    raw("tenant", {
+                        "cdm:deviceCertificateLifetime": "7d",
+                        "cdm:deviceCertificateMaxLifetime": "720h",
+                        "cdm:onboardingToken": "t",
+                    }),
+                ),
+            ),
+        ).toEqual([
+            'cdm:deviceCertificateLifetime: "7d" is not a number of hours such as 168h',
+            "cdm:onboardingToken: holds a credential and must be set with `pulumi config set --secret`",
+        ]);
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:deviceCertificateLifetime": "1000h" }))),
+        ).toEqual([
+            "cdm:deviceCertificateLifetime: 1000h is longer than cdm:deviceCertificateMaxLifetime 720h",
+        ]);
+        expect(
+            problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:pkiRootCertificate": "PEM" }))),
+        ).toEqual([
+            "cdm:pkiRootCertificate: applies to the provider stack only; remove it from the tenant stack",
+        ]);
+        expect(
+            problemsOf(() => parseProviderConfig(raw("provider", { "cdm:onboardingToken": "t" }))),
+        ).toEqual(["cdm:onboardingToken: applies to tenant stacks only; remove it from the provider stack"]);
+    });
+});
