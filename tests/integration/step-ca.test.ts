@@ -11,7 +11,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publicJwkFromPem } from "../../components/pki/jwk";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
+import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
 import { CertificateClaims, ProvisionerSpec } from "../../components/step-ca/ca-json";
+import { inClusterNames } from "../../components/step-ca/step-ca";
+import { subCaCommonName } from "../../runtime/shared/onboarding";
 import {
     ChainError,
     createToken,
@@ -63,7 +66,7 @@ let nextPort = 19100 + Math.floor(Math.random() * 400);
 /** Onboards a tenant: Sub-CA key and CSR, signed by the provider step-ca, then its own step-ca. */
 async function onboard(id: string): Promise<Tenant> {
     const subCaKey = await ecKey(subCaProfile(id).curve);
-    const subject = `${id}.sub-ca.cdm-platform`;
+    const subject = subCaCommonName(id);
     const token = await createToken(subCaSigner, { caDnsName: "localhost", subject });
     const signed = await provider.client.sign(await csr(subCaKey, subject), token);
     const bridge = await provisioner("bridge", "device", deviceClaims);
@@ -73,6 +76,7 @@ async function onboard(id: string): Promise<Tenant> {
         keyPem: subCaKey.privatePem,
         provisioners: [bridge.spec],
         port: nextPort++,
+        dnsNames: inClusterNames(`cdm-tenant-${id}`),
     });
     return { id, subCa: signed.certificate, subCaKey, ca, bridge: bridge.signer };
 }
@@ -112,6 +116,36 @@ describe("Sub-CA signing at the provider step-ca", () => {
         expect(cert.subject).toBe("O=cdm-platform, CN=acme.sub-ca.cdm-platform");
         expect(cert.getExtension(x509.SubjectAlternativeNameExtension)).toBeNull();
         expect(cert.issuer).toBe(ica.cert.subject);
+    });
+
+    it("passes the check the tenant stack applies to the onboarding answer", async () => {
+        const subCaKey = await ecKey();
+        const subject = subCaCommonName("initech");
+        const token = await createToken(subCaSigner, { caDnsName: "localhost", subject });
+        const signed = await provider.client.sign(await csr(subCaKey, subject), token);
+        expect(
+            checkSignedSubCa(
+                { certificate_pem: signed.certificate, chain_pem: signed.chain },
+                subCaKey.publicPem,
+            ),
+        ).toBeUndefined();
+        // A device certificate is no Sub-CA, whatever the bridge might claim.
+        const device = await enroll(tenants.acme, "dev-0900");
+        expect(
+            checkSignedSubCa(
+                { certificate_pem: device.certificate, chain_pem: device.chain },
+                device.key.publicPem,
+            ),
+        ).toBe("the certificate is not a CA limited to path length 0");
+    });
+
+    it("accepts tokens for the in-cluster Service name the program puts in dnsNames", async () => {
+        const token = await createToken(tenants.acme.bridge, {
+            caDnsName: inClusterNames("cdm-tenant-acme")[3],
+            subject: "dev-0901",
+        });
+        const signed = await tenants.acme.ca.client.sign(await csr(await ecKey(), "dev-0901"), token);
+        expect(new x509.X509Certificate(signed.certificate).subject).toBe("CN=dev-0901");
     });
 });
 

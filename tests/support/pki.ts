@@ -2,7 +2,7 @@
  * Builds test hierarchies with the same shapes the program declares (components/pki/profile.ts),
  * keys and CSRs, with @peculiar/x509 on Node's WebCrypto.
  */
-import { createPrivateKey, webcrypto } from "node:crypto";
+import { webcrypto } from "node:crypto";
 import { CaProfile } from "../../components/pki/profile";
 import { x509 } from "../../runtime/shared/x509";
 
@@ -34,13 +34,6 @@ export async function ecKey(curve: "P256" | "P384" = "P256"): Promise<KeyPair> {
         privatePem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
         publicPem: x509.PemConverter.encode(spki, "PUBLIC KEY"),
     };
-}
-
-/** The private key as an encrypted PKCS#8 PEM, as step-ca reads it with --password-file. */
-export function encryptPem(privatePem: string, password: string): string {
-    return createPrivateKey(privatePem)
-        .export({ format: "pem", type: "pkcs8", cipher: "aes-256-cbc", passphrase: password })
-        .toString();
 }
 
 const signing = { name: "ECDSA", hash: "SHA-384" };

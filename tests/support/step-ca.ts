@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { ProvisionerSpec, renderCaJson } from "../../components/step-ca/ca-json";
 import { StepCaClient } from "../../runtime/shared/step-ca";
 import { projectRoot } from "../../tools/stack-config";
-import { encryptPem } from "./pki";
+import { encryptPrivateKey } from "../../components/pki/encrypted-key";
 
 let binDir: string | undefined;
 
@@ -57,7 +57,7 @@ export async function startStepCa(setup: CaSetup): Promise<RunningCa> {
     };
     writeFileSync(files.root, setup.rootPem);
     writeFileSync(files.bundle, setup.bundle.join(""));
-    writeFileSync(files.key, encryptPem(setup.keyPem, password), { mode: 0o600 });
+    writeFileSync(files.key, encryptPrivateKey(setup.keyPem, password), { mode: 0o600 });
     writeFileSync(files.password, password, { mode: 0o600 });
     writeFileSync(
         files.config,
