@@ -3,6 +3,7 @@
 # `go install` and cached, so only the first run on a machine pays for the build (about a minute
 # on two cores). The tests start their own step-ca processes with configs made by the program.
 #   scripts/peers/step-ca.sh install   build if needed; print the directory holding both binaries
+#   scripts/peers/step-ca.sh path      print that directory without building
 set -euo pipefail
 
 version="${CDM_STEP_VERSION:-v0.30.2}"
@@ -24,5 +25,6 @@ case "${1:-}" in
         build github.com/smallstep/cli step
         echo "$cache"
         ;;
-    *) echo "usage: $0 install" >&2; exit 2 ;;
+    path) echo "$cache" ;;
+    *) echo "usage: $0 install|path" >&2; exit 2 ;;
 esac

@@ -102,6 +102,7 @@ export async function startStepCa(setup: CaSetup): Promise<RunningCa> {
         log: () => output,
         stop: () =>
             new Promise<void>((resolve) => {
+                client.close();
                 if (child.exitCode !== null) return resolve();
                 child.once("exit", () => resolve());
                 child.kill("SIGTERM");

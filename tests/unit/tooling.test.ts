@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { findCopies } from "../../tools/check-deps";
 import { configTable, withConfigTable } from "../../tools/config-table";
-import { median } from "../../tools/bench";
+import { median } from "../bench/scenario";
 import { projectRoot, readProjectSchema } from "../../tools/stack-config";
 
 describe("README config table", () => {

@@ -13,6 +13,21 @@ export interface ProvisionerKey {
     readonly alg: "ES256" | "ES384";
 }
 
+/** Imported signing keys, so a bridge signing many tokens parses its provisioner key once. */
+const importedKeys = new Map<string, ReturnType<typeof importPKCS8>>();
+
+function signingKey(key: ProvisionerKey): ReturnType<typeof importPKCS8> {
+    const cacheKey = `${key.alg}\n${key.privateKeyPem}`;
+    let imported = importedKeys.get(cacheKey);
+    if (!imported) {
+        imported = importPKCS8(key.privateKeyPem, key.alg);
+        importedKeys.set(cacheKey, imported);
+        // A key that fails to import is not cached.
+        imported.catch(() => importedKeys.delete(cacheKey));
+    }
+    return imported;
+}
+
 /** What a one-time token authorizes. */
 export interface TokenRequest {
     /** A DNS name from the CA's ca.json `dnsNames`; the audience is `https://<name>/1.0/<action>`. */
@@ -43,7 +58,7 @@ export async function createToken(key: ProvisionerKey, request: TokenRequest): P
         throw new Error(`token lifetime ${lifetime}s is outside 1..3600 seconds`);
     }
     const now = Math.floor((request.now ?? new Date()).getTime() / 1000);
-    const privateKey = await importPKCS8(key.privateKeyPem, key.alg);
+    const privateKey = await signingKey(key);
     const claims: Record<string, unknown> = { jti: randomBytes(16).toString("hex") };
     if (request.action !== "revoke") claims.sans = [...(request.sans ?? [])];
     return new SignJWT(claims)

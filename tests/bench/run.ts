@@ -1,0 +1,39 @@
+/**
+ * `npm run bench -- [--quick] [--json FILE]`: every benchmark, each a ratio against a baseline
+ * measured in the same run. `--quick` finishes within a minute; it skips scenarios whose real
+ * peers are not built yet (run `npm run test:integration` or scripts/peers/*.sh install first).
+ */
+import { writeFileSync } from "node:fs";
+import { Scenario } from "./scenario";
+import { stackEvaluation } from "./stack-evaluation";
+import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
+
+async function main(): Promise<void> {
+    const argv = process.argv.slice(2);
+    const quick = argv.includes("--quick");
+    const jsonIndex = argv.indexOf("--json");
+    const jsonFile = jsonIndex >= 0 ? argv[jsonIndex + 1] : undefined;
+    if (jsonIndex >= 0 && !jsonFile) throw new Error("--json needs a file name");
+    const scenarios: Scenario[] = [...(await stackEvaluation(quick))];
+    if (!quick || stepBinariesCached()) {
+        scenarios.push(...(await stepCaSigning(quick)));
+    } else {
+        console.log(
+            "step-ca signing: skipped in --quick (step-ca not built yet; run scripts/peers/step-ca.sh install)",
+        );
+    }
+    for (const s of scenarios) {
+        console.log(
+            `${s.name.padEnd(34)} ${String(s.value).padStart(10)} ${s.unit}  baseline ${s.baseline}  ratio ${s.ratio}`,
+        );
+    }
+    if (jsonFile) {
+        writeFileSync(jsonFile, `${JSON.stringify({ scenarios }, null, 2)}\n`);
+        console.log(`wrote ${jsonFile}`);
+    }
+}
+
+main().catch((error: unknown) => {
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+});
