@@ -1,0 +1,192 @@
+/**
+ * The identity model on a real Keycloak: the platform realm, two tenant realms federated to it,
+ * all applied from the same model the program renders. One Keycloak process hosts every realm;
+ * federation still runs the real OIDC broker flow over HTTP between them.
+ */
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+    brokerRedirectUri,
+    federationClient,
+    issuerUrl,
+    platformRealm,
+    RealmModel,
+    tenantRealm,
+    TenantOrigins,
+} from "../../components/keycloak/model";
+import { browserLogin } from "../support/browser-login";
+import { RunningKeycloak, startKeycloak } from "../support/keycloak";
+
+let kc: RunningKeycloak;
+const realms: Record<string, RealmModel> = {};
+const secrets: Record<string, Record<string, string>> = {};
+const password = "correct-horse-battery";
+
+/** The tenant's service origins; identity is the test Keycloak so the broker endpoint is real. */
+function origins(tenant: string): TenantOrigins {
+    const at = (s: string) => `https://${s}.${tenant}.cdm.example.com`;
+    return {
+        identity: kc.origin,
+        things: at("things"),
+        grafana: at("grafana"),
+        ota: at("ota"),
+        terminal: at("terminal"),
+    };
+}
+
+beforeAll(async () => {
+    const port = 18400 + Math.floor(Math.random() * 300);
+    kc = await startKeycloak(port, port + 1000);
+    realms.platform = platformRealm("cdm.example.com");
+    secrets.platform = await kc.admin.applyRealm(realms.platform);
+    for (const tenant of ["acme", "globex"]) {
+        // The provider bridge's onboarding API creates this client in the platform realm.
+        const client = federationClient(tenant, brokerRedirectUri(kc.origin, tenant, "provider"));
+        const id = await kc.admin.call("POST", "/platform/clients", {
+            clientId: client.clientId,
+            name: client.name,
+            publicClient: false,
+            standardFlowEnabled: true,
+            directAccessGrantsEnabled: false,
+            redirectUris: client.redirectUris,
+        });
+        const federationSecret = (await kc.admin.call("GET", `/platform/clients/${id}/client-secret`)).value;
+        realms[tenant] = tenantRealm(
+            tenant,
+            tenant.toUpperCase(),
+            origins(tenant),
+            issuerUrl(kc.origin, "platform"),
+        );
+        secrets[tenant] = await kc.admin.applyRealm(realms[tenant], federationSecret);
+        await kc.admin.createUser(tenant, `${tenant}-operator`, password, ["operator", "device-terminal"]);
+    }
+    await kc.admin.createUser("platform", "staff", password, ["platform-operator"]);
+}, 180_000);
+
+afterAll(async () => {
+    await kc?.stop();
+});
+
+const terminalLogin = (tenant: string, username: string, idpHint?: string) =>
+    browserLogin({
+        issuer: issuerUrl(kc.origin, tenant),
+        clientId: "terminal-proxy",
+        redirectUri: `https://terminal.${tenant}.cdm.example.com/callback`,
+        username,
+        password,
+        idpHint,
+    });
+
+describe("tenant users", () => {
+    it("get terminal tokens with the issuer, audience, tenant and role claims", async () => {
+        const tokens = await terminalLogin("acme", "acme-operator");
+        const claims = decodeJwt(tokens.access_token);
+        expect(claims.iss).toBe(issuerUrl(kc.origin, "acme"));
+        // The audience the terminal proxy checks, besides Keycloak's own account audience.
+        expect(claims.aud).toEqual(["terminal-proxy", "account"]);
+        expect(claims.azp).toBe("terminal-proxy");
+        expect(claims.tenant).toBe("acme");
+        expect(
+            (claims.roles as string[])
+                .filter(
+                    (r) =>
+                        !r.startsWith("default-roles") &&
+                        !["offline_access", "uma_authorization"].includes(r),
+                )
+                .sort(),
+        ).toEqual(["device-terminal", "operator"]);
+        expect(claims.preferred_username).toBe("acme-operator");
+        expect(decodeJwt(tokens.id_token).tenant).toBe("acme");
+    });
+
+    it("log in to confidential applications of their tenant with the code flow", async () => {
+        const tokens = await browserLogin({
+            issuer: issuerUrl(kc.origin, "acme"),
+            clientId: "grafana",
+            clientSecret: secrets.acme.grafana,
+            redirectUri: "https://grafana.acme.cdm.example.com/login/generic_oauth",
+            username: "acme-operator",
+            password,
+        });
+        const claims = decodeJwt(tokens.access_token);
+        expect(claims.azp).toBe("grafana");
+        expect(claims.tenant).toBe("acme");
+        expect(claims.roles).toContain("operator");
+    });
+
+    it("are not accepted by another tenant", async () => {
+        await expect(terminalLogin("globex", "acme-operator")).rejects.toThrow(
+            "login refused: Invalid username or password.",
+        );
+        const tokens = await terminalLogin("acme", "acme-operator");
+        const userinfo = await fetch(`${issuerUrl(kc.origin, "globex")}/protocol/openid-connect/userinfo`, {
+            headers: { authorization: `Bearer ${tokens.access_token}` },
+        });
+        expect(userinfo.status).toBe(401);
+        const introspection = await fetch(
+            `${issuerUrl(kc.origin, "globex")}/protocol/openid-connect/token/introspect`,
+            {
+                method: "POST",
+                body: new URLSearchParams({
+                    token: tokens.access_token,
+                    client_id: "bridge",
+                    client_secret: secrets.globex.bridge,
+                }),
+            },
+        );
+        expect(await introspection.json()).toEqual({ active: false });
+    });
+
+    it("lets the bridge's service account get tokens for its tenant only", async () => {
+        const response = await fetch(`${issuerUrl(kc.origin, "acme")}/protocol/openid-connect/token`, {
+            method: "POST",
+            body: new URLSearchParams({
+                grant_type: "client_credentials",
+                client_id: "bridge",
+                client_secret: secrets.acme.bridge,
+            }),
+        });
+        const claims = decodeJwt(((await response.json()) as { access_token: string }).access_token);
+        expect(claims.tenant).toBe("acme");
+        expect(claims.azp).toBe("bridge");
+        const wrong = await fetch(`${issuerUrl(kc.origin, "globex")}/protocol/openid-connect/token`, {
+            method: "POST",
+            body: new URLSearchParams({
+                grant_type: "client_credentials",
+                client_id: "bridge",
+                client_secret: secrets.acme.bridge,
+            }),
+        });
+        expect(wrong.status).toBe(401);
+    });
+});
+
+describe("platform staff through federation", () => {
+    it("log in to a tenant through the platform realm and get the mapped tenant role", async () => {
+        const tokens = await terminalLogin("acme", "staff", "provider");
+        const claims = decodeJwt(tokens.access_token);
+        expect(claims.iss).toBe(issuerUrl(kc.origin, "acme"));
+        expect(claims.tenant).toBe("acme");
+        expect(claims.roles).toContain("operator");
+        expect(claims.roles).not.toContain("device-terminal");
+        expect(claims.email).toBe("staff@example.com");
+    });
+
+    it("get only the rights the platform realm grants them, updated on every login", async () => {
+        const user = (await kc.admin.call("GET", "/platform/users?username=staff&exact=true"))[0];
+        const admin = await kc.admin.call("GET", "/platform/roles/platform-admin");
+        await kc.admin.call("POST", `/platform/users/${user.id}/role-mappings/realm`, [admin]);
+        const tokens = await terminalLogin("globex", "staff", "provider");
+        const claims = decodeJwt(tokens.access_token);
+        expect(claims.tenant).toBe("globex");
+        expect(claims.roles).toEqual(expect.arrayContaining(["tenant-admin", "operator"]));
+    });
+
+    it("record logins as events, the audit trail", async () => {
+        const events = await kc.admin.call("GET", "/acme/events?type=LOGIN&max=50");
+        expect(events.length).toBeGreaterThan(0);
+        expect(events.every((e: { realmId: string }) => e.realmId)).toBe(true);
+        const adminEvents = await kc.admin.call("GET", "/acme/admin-events?max=5");
+        expect(Array.isArray(adminEvents)).toBe(true);
+    });
+});
