@@ -12,6 +12,7 @@ export interface ImageSpec {
 export const images = {
     postgres: { repository: "docker.io/library/postgres", tag: "17.6-alpine3.22" },
     stepCa: { repository: "docker.io/smallstep/step-ca", tag: "0.30.2" },
+    keycloak: { repository: "quay.io/keycloak/keycloak", tag: "26.7.3" },
 } as const satisfies Record<string, ImageSpec>;
 
 export type ImageName = keyof typeof images;

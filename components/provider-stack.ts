@@ -1,6 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ProviderConfig } from "./config/provider-config";
 import { ProviderEndpoints, providerEndpoints } from "./endpoints";
+import { Keycloak } from "./keycloak/keycloak";
+import { platformRealm } from "./keycloak/model";
+import { KeycloakRealm } from "./keycloak/realm";
 import { PlatformPki } from "./pki/platform-pki";
 import { subCaClaims } from "./pki/profile";
 import { Postgres } from "./postgres/postgres";
@@ -41,6 +44,8 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly caCertificates: PlatformCaCertificates;
     /** The provider step-ca (intermediate CA), which signs tenant Sub-CAs only. */
     public readonly stepCa: StepCa;
+    /** The provider Keycloak with the `platform` realm. */
+    public readonly keycloak: Keycloak;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -69,12 +74,31 @@ export class ProviderStack extends pulumi.ComponentResource {
             },
             child,
         );
+        this.keycloak = new Keycloak(
+            `${name}-keycloak`,
+            {
+                context,
+                publicOrigin: new URL(this.endpoints.identity).origin,
+                database: this.postgres.connection("keycloak"),
+                clients: ["bridge", "grafana"],
+                adminUrl: config.keycloak.adminUrl,
+            },
+            child,
+        );
+        if (config.keycloak.realms) {
+            new KeycloakRealm(
+                `${name}-realm`,
+                { model: platformRealm(config.domain) },
+                { parent: this, provider: this.keycloak.provider },
+            );
+        }
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
             caCertificates: this.caCertificates,
             postgres: this.postgres,
             stepCa: this.stepCa,
+            keycloak: this.keycloak,
         });
     }
 }

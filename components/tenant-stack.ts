@@ -1,6 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
+import { FederationClient } from "./keycloak/federation-client";
+import { Keycloak } from "./keycloak/keycloak";
+import { brokerRedirectUri, federationAlias, tenantOrigins, tenantRealm } from "./keycloak/model";
+import { KeycloakRealm } from "./keycloak/realm";
 import { deviceClaims } from "./pki/profile";
 import { TenantSubCa } from "./pki/tenant-sub-ca";
 import { Postgres } from "./postgres/postgres";
@@ -45,6 +49,8 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly caCertificates: TenantCaCertificates;
     /** The tenant step-ca (Sub-CA), which signs device certificates for the tenant bridge. */
     public readonly stepCa: StepCa;
+    /** The tenant Keycloak with the tenant realm, federated to the platform realm. */
+    public readonly keycloak: Keycloak;
 
     constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:TenantStack", name, {}, opts);
@@ -115,6 +121,45 @@ export class TenantStack extends pulumi.ComponentResource {
             },
             child,
         );
+        const origins = tenantOrigins(config.domain, config.tenantId);
+        this.keycloak = new Keycloak(
+            `${name}-keycloak`,
+            {
+                context,
+                publicOrigin: origins.identity,
+                database: this.postgres.connection("keycloak"),
+                clients: ["bridge", "terminal-proxy", "grafana", "thingsboard", "hawkbit"],
+                // The federation's back channel (token, keys) to the platform realm's public endpoint.
+                egress: [{ peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: 443 }] }],
+                adminUrl: config.keycloak.adminUrl,
+            },
+            child,
+        );
+        if (config.keycloak.realms) {
+            const federation = new FederationClient(
+                `${name}-federation-client`,
+                {
+                    bridgeUrl: this.providerEndpoints.bridge,
+                    tenantId: config.tenantId,
+                    redirectUri: brokerRedirectUri(origins.identity, config.tenantId, federationAlias),
+                    token: config.onboardingToken ?? "",
+                },
+                { parent: this },
+            );
+            new KeycloakRealm(
+                `${name}-realm`,
+                {
+                    model: tenantRealm(
+                        config.tenantId,
+                        config.displayName,
+                        origins,
+                        this.providerEndpoints.identity,
+                    ),
+                    federationSecret: federation.clientSecret,
+                },
+                { parent: this, provider: this.keycloak.provider },
+            );
+        }
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
@@ -122,6 +167,7 @@ export class TenantStack extends pulumi.ComponentResource {
             caCertificates: this.caCertificates,
             postgres: this.postgres,
             stepCa: this.stepCa,
+            keycloak: this.keycloak,
         });
     }
 }

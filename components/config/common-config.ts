@@ -57,6 +57,12 @@ export interface CommonConfig {
         readonly tlsIssuer?: string;
     };
     readonly postgres: PostgresConfig;
+    readonly keycloak: {
+        /** Manage realms with the Keycloak provider. */
+        readonly realms: boolean;
+        /** Admin API URL for Pulumi; the public endpoint when undefined. */
+        readonly adminUrl?: string;
+    };
 }
 
 const roles: readonly StackRole[] = ["provider", "tenant"];
@@ -124,6 +130,19 @@ export function parseInteger(
         return min;
     }
     return n;
+}
+
+/** Reads an optional http(s) URL key. */
+export function parseUrl(raw: RawConfig, key: string, problems: Problems): string | undefined {
+    const value = optional(raw, key);
+    if (value === undefined) return undefined;
+    try {
+        if (["http:", "https:"].includes(new URL(value).protocol)) return value.replace(/\/$/, "");
+    } catch {
+        // reported below
+    }
+    problems.add(`cdm:${key}`, `"${value}" is not an http(s) URL`);
+    return undefined;
 }
 
 /** Reads a Kubernetes quantity key. */
@@ -295,5 +314,9 @@ export function parseCommon(
             tlsIssuer: optional(raw, "ingressTlsIssuer"),
         },
         postgres: parsePostgres(raw, problems),
+        keycloak: {
+            realms: parseBoolean(raw, "keycloakRealms", problems),
+            adminUrl: parseUrl(raw, "keycloakAdminUrl", problems),
+        },
     };
 }

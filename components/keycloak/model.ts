@@ -1,3 +1,5 @@
+import * as pulumi from "@pulumi/pulumi";
+
 /**
  * The identity setup as data: which realms, roles, clients, claims and federation the platform
  * has. Pure functions build it from the stack's names; components/keycloak/realm.ts renders it
@@ -34,8 +36,8 @@ export interface FederationModel {
     /** Identity provider alias in the tenant realm. */
     readonly alias: string;
     readonly displayName: string;
-    /** OIDC issuer of the platform realm. */
-    readonly issuer: string;
+    /** OIDC issuer of the platform realm (a tenant stack reads it from the provider stack). */
+    readonly issuer: pulumi.Input<string>;
     /** The tenant's client in the platform realm (its secret comes from the onboarding API). */
     readonly clientId: string;
     /** Platform role → tenant role, applied on every login (sync mode FORCE). */
@@ -56,6 +58,9 @@ export interface RealmModel {
     /** Access token lifetime (Keycloak duration, for example `5m`). */
     readonly accessTokenLifespan: string;
 }
+
+/** Alias of the platform realm as identity provider in every tenant realm. */
+export const federationAlias = "provider";
 
 /** Keycloak serves under `/auth`, as the platform's network diagram has it. */
 export const keycloakBasePath = "/auth";
@@ -158,7 +163,7 @@ export function tenantRealm(
     tenantId: string,
     displayName: string,
     origins: TenantOrigins,
-    platformIssuer: string,
+    platformIssuer: pulumi.Input<string>,
 ): RealmModel {
     return {
         realm: tenantId,
@@ -200,7 +205,7 @@ export function tenantRealm(
             client({ clientId: "bridge", name: "IoT Bridge API", standardFlow: false, serviceAccount: true }),
         ],
         federation: {
-            alias: "provider",
+            alias: federationAlias,
             displayName: "cdm-platform staff",
             issuer: platformIssuer,
             clientId: `tenant-${tenantId}`,

@@ -9,6 +9,18 @@ export interface KeycloakRealmArgs {
     readonly federationSecret?: pulumi.Input<string>;
 }
 
+/** The OIDC endpoints of an issuer that may only be known later (a stack reference). */
+function endpointInputs(issuer: pulumi.Input<string>) {
+    const endpoints = pulumi.output(issuer).apply(oidcEndpoints);
+    return {
+        authorizationUrl: endpoints.authorizationUrl,
+        tokenUrl: endpoints.tokenUrl,
+        userInfoUrl: endpoints.userInfoUrl,
+        jwksUrl: endpoints.jwksUrl,
+        logoutUrl: endpoints.logoutUrl,
+    };
+}
+
 /**
  * Renders a realm model into @pulumi/keycloak resources: the realm with brute-force protection
  * and a password policy, its events (the audit trail) with retention, roles, clients with their
@@ -105,7 +117,7 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                     displayName: f.displayName,
                     providerId: "keycloak-oidc",
                     issuer: f.issuer,
-                    ...oidcEndpoints(f.issuer),
+                    ...endpointInputs(f.issuer),
                     clientId: f.clientId,
                     clientSecret: pulumi.secret(args.federationSecret ?? ""),
                     validateSignature: true,

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { subCaPath, SubCaResponse } from "../../runtime/shared/onboarding";
+import { callBridge, refusal } from "../onboarding/bridge-call";
 
 /** Inputs of the onboarding call; `token` is the platform automation credential (a secret). */
 export interface SignedSubCaInputs {
@@ -63,51 +64,6 @@ export function checkSignedSubCa(answer: SubCaResponse, publicKeyPem: string): s
     return undefined;
 }
 
-/** POSTs or DELETEs JSON to the bridge with the bearer token; resolves the parsed answer. */
-async function callBridge(
-    method: "POST" | "DELETE",
-    url: string,
-    token: string,
-    body?: unknown,
-): Promise<{ status: number; json: unknown }> {
-    const { request } = require("node:https") as typeof import("node:https");
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-        const req = request(
-            url,
-            {
-                method,
-                headers: {
-                    authorization: `Bearer ${token}`,
-                    ...(payload
-                        ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
-                        : {}),
-                },
-                timeout: 30_000,
-            },
-            (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c: Buffer) => chunks.push(c));
-                res.on("end", () => {
-                    const text = Buffer.concat(chunks).toString("utf8");
-                    let json: unknown = undefined;
-                    try {
-                        json = text ? JSON.parse(text) : undefined;
-                    } catch {
-                        json = { message: text.slice(0, 200) };
-                    }
-                    resolve({ status: res.statusCode ?? 0, json });
-                });
-            },
-        );
-        req.on("timeout", () =>
-            req.destroy(new Error(`the provider bridge did not answer ${method} ${url}`)),
-        );
-        req.on("error", reject);
-        req.end(payload);
-    });
-}
-
 /** The dynamic provider: signing is a create; a new CSR or tenant replaces; delete revokes. */
 export const signedSubCaProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: SignedSubCaInputs) {
@@ -150,9 +106,11 @@ export const signedSubCaProvider: pulumi.dynamic.ResourceProvider = {
     },
     async delete(_id: string, props: SignedSubCaOutputs) {
         const url = new URL(subCaPath(props.tenantId), props.bridgeUrl).toString();
-        const { status } = await callBridge("DELETE", url, props.token);
+        const { status, json } = await callBridge("DELETE", url, props.token);
         if (status !== 200 && status !== 204 && status !== 404) {
-            throw new Error(`the provider bridge did not revoke the Sub-CA of ${props.tenantId}: ${status}`);
+            throw new Error(
+                `the provider bridge did not revoke the Sub-CA of ${props.tenantId}: ${refusal(status, json)}`,
+            );
         }
     },
 };

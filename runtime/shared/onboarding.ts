@@ -27,3 +27,20 @@ export interface SubCaResponse {
 export function subCaCommonName(tenantId: string): string {
     return `${tenantId}.sub-ca.cdm-platform`;
 }
+
+/** Path of a tenant's federation client in the platform realm: POST creates (or returns) it, DELETE removes it. */
+export function federationClientPath(tenantId: string): string {
+    return `/v1/tenants/${encodeURIComponent(tenantId)}/federation-client`;
+}
+
+/** Body of `POST /v1/tenants/{tenantId}/federation-client`. */
+export interface FederationClientRequest {
+    /** The tenant realm's broker endpoint, the client's only redirect URI. */
+    readonly redirect_uri: string;
+}
+
+/** Answer to `POST /v1/tenants/{tenantId}/federation-client`. */
+export interface FederationClientResponse {
+    readonly client_id: string;
+    readonly client_secret: string;
+}

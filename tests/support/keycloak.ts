@@ -160,6 +160,8 @@ export class KeycloakAdmin {
         }
         if (model.federation) {
             const f = model.federation;
+            // Tests build models from plain strings.
+            const issuer = f.issuer as string;
             await this.call("POST", `/${model.realm}/identity-provider/instances`, {
                 alias: f.alias,
                 displayName: f.displayName,
@@ -167,8 +169,8 @@ export class KeycloakAdmin {
                 enabled: true,
                 trustEmail: true,
                 config: {
-                    issuer: f.issuer,
-                    ...oidcEndpoints(f.issuer),
+                    issuer,
+                    ...oidcEndpoints(issuer),
                     clientId: f.clientId,
                     clientSecret: federationSecret ?? "",
                     validateSignature: "true",

@@ -1,0 +1,154 @@
+import * as keycloak from "@pulumi/keycloak";
+import * as pulumi from "@pulumi/pulumi";
+import { imageRef, images } from "../images";
+import { AppIdentity, objectMeta, StackContext } from "../k8s/context";
+import { Allow } from "../k8s/network-policy";
+import { createCredentialSecret, generatedPassword } from "../k8s/secret";
+import { createIngress } from "../k8s/service";
+import { Workload } from "../k8s/workload";
+import { PostgresConnection } from "../postgres/postgres";
+import { keycloakBasePath } from "./model";
+
+export interface KeycloakArgs {
+    /** The stack Keycloak runs in. */
+    readonly context: StackContext;
+    /** Public origin (`https://auth.<domain>`); Keycloak serves under `/auth` there. */
+    readonly publicOrigin: string;
+    /** Its PostgreSQL database. */
+    readonly database: PostgresConnection;
+    /** In-cluster apps that call Keycloak directly (token validation, service accounts). */
+    readonly clients: readonly string[];
+    /** Extra egress, for example to the platform realm a tenant realm federates with. */
+    readonly egress?: readonly Allow[];
+    /** URL Pulumi uses for the admin API; the public origin when undefined. */
+    readonly adminUrl?: string;
+}
+
+export const keycloakApp = "keycloak";
+const httpPort = 8080;
+const managementPort = 9000;
+/** uid of the `keycloak` user in the image. */
+const keycloakUid = 1000;
+const identity: AppIdentity = { app: keycloakApp, component: "identity", version: images.keycloak.tag };
+const health = (path: string) => ({
+    http: { path: `${keycloakBasePath}/health/${path}`, port: managementPort },
+});
+
+/**
+ * Keycloak 26 in production mode (`start`) behind the ingress: PostgreSQL from the stack, the
+ * hostname and proxy headers of the public URL, health on the management port, events on, a
+ * bootstrap admin *client* from a Secret, which the Pulumi Keycloak provider (`this.provider`)
+ * uses to manage the realms.
+ */
+export class Keycloak extends pulumi.ComponentResource {
+    /** The Keycloak provider, authenticated with the bootstrap admin client. */
+    public readonly provider: keycloak.Provider;
+    /** In-cluster base URL (`http://keycloak.<ns>.svc.cluster.local:8080/auth`). */
+    public readonly internalUrl: pulumi.Output<string>;
+
+    constructor(name: string, args: KeycloakArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("cdm:keycloak:Keycloak", name, {}, opts);
+        const { context: ctx, database: db } = args;
+        const child = { parent: this };
+        const adminSecret = generatedPassword(`${name}-admin-secret`, child);
+        const admin = createCredentialSecret(
+            `${name}-admin`,
+            objectMeta(ctx, identity, "keycloak-admin"),
+            { "client-id": "cdm-bootstrap-admin", "client-secret": adminSecret },
+            child,
+        );
+        const workload = new Workload(
+            `${name}-server`,
+            {
+                context: ctx,
+                identity,
+                kind: "Deployment",
+                pod: {
+                    runAsUser: keycloakUid,
+                    // `start` re-augments the server for the build options below at first start,
+                    // writing under /opt/keycloak/lib; an image built with `kc.sh build` removes this.
+                    exception: {
+                        reason: "Keycloak's start re-augments the server into /opt/keycloak/lib",
+                        writableRootFilesystem: true,
+                    },
+                    containers: [
+                        {
+                            name: "keycloak",
+                            image: imageRef(images.keycloak, ctx.imageRegistryMirror),
+                            command: ["/opt/keycloak/bin/kc.sh"],
+                            args: ["start"],
+                            env: {
+                                KC_DB: "postgres",
+                                KC_DB_URL: db.ref("jdbc-url"),
+                                KC_DB_USERNAME: db.ref("username"),
+                                KC_DB_PASSWORD: db.ref("password"),
+                                KC_HOSTNAME: `${args.publicOrigin}${keycloakBasePath}`,
+                                KC_HOSTNAME_BACKCHANNEL_DYNAMIC: "true",
+                                KC_HTTP_ENABLED: "true",
+                                KC_HTTP_PORT: String(httpPort),
+                                KC_HTTP_RELATIVE_PATH: keycloakBasePath,
+                                KC_HTTP_MANAGEMENT_PORT: String(managementPort),
+                                KC_PROXY_HEADERS: "xforwarded",
+                                KC_HEALTH_ENABLED: "true",
+                                KC_METRICS_ENABLED: "true",
+                                KC_CACHE: "local",
+                                KC_LOG_CONSOLE_OUTPUT: "json",
+                                KC_BOOTSTRAP_ADMIN_CLIENT_ID: admin.ref("client-id"),
+                                KC_BOOTSTRAP_ADMIN_CLIENT_SECRET: admin.ref("client-secret"),
+                            },
+                            ports: [
+                                { name: "http", port: httpPort },
+                                { name: "management", port: managementPort },
+                            ],
+                            resources: { cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "2Gi" },
+                            startup: { ...health("started"), periodSeconds: 5, failureThreshold: 60 },
+                            readiness: health("ready"),
+                            liveness: { ...health("live"), failureThreshold: 6 },
+                            scratch: ["/tmp"],
+                        },
+                    ],
+                },
+                servicePorts: [{ name: "http", port: httpPort }],
+                ingress: [
+                    {
+                        peers: [
+                            { namespace: ctx.ingress.controllerNamespace },
+                            ...args.clients.map((app) => ({ app })),
+                        ],
+                        ports: [{ port: httpPort }],
+                    },
+                ],
+                egress: [db.egress, ...(args.egress ?? [])],
+            },
+            child,
+        );
+        createIngress(
+            `${name}-ingress`,
+            ctx,
+            objectMeta(ctx, identity, keycloakApp),
+            [
+                {
+                    host: new URL(args.publicOrigin).host,
+                    path: keycloakBasePath,
+                    service: keycloakApp,
+                    port: httpPort,
+                },
+            ],
+            child,
+        );
+        this.internalUrl = pulumi.interpolate`http://${workload.host!}:${httpPort}${keycloakBasePath}`;
+        this.provider = new keycloak.Provider(
+            `${name}-provider`,
+            {
+                url: args.adminUrl ?? args.publicOrigin,
+                basePath: keycloakBasePath,
+                realm: "master",
+                clientId: "cdm-bootstrap-admin",
+                clientSecret: adminSecret,
+                initialLogin: false,
+            },
+            { ...child, dependsOn: [workload] },
+        );
+        this.registerOutputs({ internalUrl: this.internalUrl });
+    }
+}
