@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(21);
+            expect(objects.length).toBe(27);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });
@@ -81,6 +81,7 @@ describe("stack options", () => {
         expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
         expect(ofType(stack, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
             "tenant-acme-step-ca-password",
+            "tenant-acme-keycloak-admin-secret",
         ]);
 
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");

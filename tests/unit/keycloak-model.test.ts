@@ -1,0 +1,84 @@
+import { describe, expect, it } from "vitest";
+import {
+    brokerRedirectUri,
+    clientMappers,
+    federationClient,
+    federationMappers,
+    issuerUrl,
+    oidcEndpoints,
+    platformRealm,
+    tenantOrigins,
+    tenantRealm,
+} from "../../components/keycloak/model";
+
+const acme = tenantRealm(
+    "acme",
+    "ACME",
+    tenantOrigins("cdm.example.com", "acme"),
+    issuerUrl("https://auth.cdm.example.com", "platform"),
+);
+
+describe("identity model", () => {
+    it("derives issuers, endpoints and the broker redirect URI", () => {
+        expect(issuerUrl("https://auth.cdm.example.com", "platform")).toBe(
+            "https://auth.cdm.example.com/auth/realms/platform",
+        );
+        expect(oidcEndpoints("https://kc/auth/realms/acme")).toEqual({
+            authorizationUrl: "https://kc/auth/realms/acme/protocol/openid-connect/auth",
+            tokenUrl: "https://kc/auth/realms/acme/protocol/openid-connect/token",
+            userInfoUrl: "https://kc/auth/realms/acme/protocol/openid-connect/userinfo",
+            jwksUrl: "https://kc/auth/realms/acme/protocol/openid-connect/certs",
+            logoutUrl: "https://kc/auth/realms/acme/protocol/openid-connect/logout",
+        });
+        expect(brokerRedirectUri("https://auth.acme.cdm.example.com", "acme", "provider")).toBe(
+            "https://auth.acme.cdm.example.com/auth/realms/acme/broker/provider/endpoint",
+        );
+    });
+
+    it("gives every tenant client the tenant claim and only browser-facing ones the roles claim", () => {
+        expect(acme.clients.map((c) => [c.clientId, clientMappers(acme, c).map((m) => m.name)])).toEqual([
+            ["thingsboard", ["tenant", "roles"]],
+            ["grafana", ["tenant", "roles"]],
+            ["hawkbit", ["tenant", "roles"]],
+            ["terminal-proxy", ["tenant", "roles", "audience"]],
+            ["bridge", ["tenant"]],
+        ]);
+        expect(clientMappers(acme, acme.clients[0])[0]).toEqual({
+            name: "tenant",
+            protocolMapper: "oidc-hardcoded-claim-mapper",
+            config: {
+                "claim.name": "tenant",
+                "claim.value": "acme",
+                "jsonType.label": "String",
+                "access.token.claim": "true",
+                "id.token.claim": "true",
+                "userinfo.token.claim": "true",
+            },
+        });
+        const platform = platformRealm("cdm.example.com");
+        expect(clientMappers(platform, platform.clients[0]).map((m) => m.name)).toEqual(["roles"]);
+    });
+
+    it("maps platform roles to tenant roles, never to device-terminal", () => {
+        expect(
+            federationMappers(acme.federation!).map((m) => [m.config["external.role"], m.config.role]),
+        ).toEqual([
+            ["platform-admin", "tenant-admin"],
+            ["platform-operator", "operator"],
+            ["platform-viewer", "viewer"],
+        ]);
+    });
+
+    it("describes a tenant's federation client in the platform realm", () => {
+        expect(federationClient("acme", "https://x/endpoint")).toEqual({
+            clientId: "tenant-acme",
+            name: "Federation of tenant acme",
+            access: "confidential",
+            standardFlow: true,
+            serviceAccount: false,
+            redirectUris: ["https://x/endpoint"],
+            webOrigins: [],
+            rolesClaim: false,
+        });
+    });
+});
