@@ -1,11 +1,12 @@
 /**
- * The tenant stack's onboarding call (the dynamic provider behind SignedSubCa) against a local
- * HTTPS server standing in for the provider bridge. Unit level only: the bridge's own server is
+ * The tenant stack's onboarding calls (the dynamic providers behind SignedSubCa and
+ * FederationClient) against a local HTTPS server standing in for the provider bridge. Unit level only: the bridge's own server is
  * tested against the real step-ca in its integration tests.
  */
 import { createServer, Server } from "node:https";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { federationClientProvider } from "../../components/keycloak/federation-client";
 import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
 import { ecKey, intermediateCa, rootCa, TestCa } from "../support/pki";
@@ -128,6 +129,53 @@ describe("Sub-CA onboarding call", () => {
             method: "DELETE",
             path: "/v1/tenants/acme/sub-ca",
             auth: "Bearer automation-token",
+        });
+    });
+});
+
+describe("federation client onboarding call", () => {
+    const fcInputs = () => ({
+        bridgeUrl: url,
+        tenantId: "acme",
+        redirectUri: "https://auth.acme/endpoint",
+        token: "automation-token",
+    });
+
+    it("asks the bridge for the tenant's client and keeps id and secret", async () => {
+        answer = { status: 201, body: { client_id: "tenant-acme", client_secret: "s3cret" } };
+        const result = await withTrust(() => federationClientProvider.create(fcInputs()));
+        expect(requests.at(-1)).toEqual({
+            method: "POST",
+            path: "/v1/tenants/acme/federation-client",
+            auth: "Bearer automation-token",
+            body: JSON.stringify({ redirect_uri: "https://auth.acme/endpoint" }),
+        });
+        expect(result).toEqual({
+            id: "acme-federation-client",
+            outs: { ...fcInputs(), clientId: "tenant-acme", clientSecret: "s3cret" },
+        });
+    });
+
+    it("fails on a refusal or an incomplete answer, and removes the client on delete", async () => {
+        answer = { status: 401, body: { message: "bad credential" } };
+        await expect(withTrust(() => federationClientProvider.create(fcInputs()))).rejects.toThrow(
+            "the provider bridge did not create the federation client of acme: 401 bad credential",
+        );
+        answer = { status: 201, body: { client_id: "tenant-acme" } };
+        await expect(withTrust(() => federationClientProvider.create(fcInputs()))).rejects.toThrow(
+            "the provider bridge did not create the federation client of acme: 201 no message",
+        );
+        answer = { status: 404, body: {} };
+        await withTrust(() =>
+            federationClientProvider.delete!("id", {
+                ...fcInputs(),
+                clientId: "tenant-acme",
+                clientSecret: "s",
+            }),
+        );
+        expect(requests.at(-1)).toMatchObject({
+            method: "DELETE",
+            path: "/v1/tenants/acme/federation-client",
         });
     });
 });
