@@ -25,8 +25,14 @@ export const tenantDatabaseConsumers: readonly PostgresConsumer[] = [
     { name: "bridge", app: "bridge" },
 ];
 
-/** Name of the tenant step-ca's device provisioner; the tenant bridge holds its key. */
-export const deviceProvisioner = "bridge";
+/**
+ * Name of the tenant step-ca's device provisioner; the tenant bridge holds its key. Distinct per
+ * tenant: step-ca's renewal finds the provisioner by the name a certificate carries, so one name
+ * shared by all tenants would let another tenant's certificate renew here.
+ */
+export function deviceProvisioner(tenantId: string): string {
+    return `bridge-${tenantId}`;
+}
 
 /** The public certificates a tenant's devices and services trust. */
 export interface TenantCaCertificates {
@@ -88,6 +94,8 @@ export class TenantStack extends pulumi.ComponentResource {
             `${name}-sub-ca`,
             {
                 tenantId: config.tenantId,
+                namespace: config.namespace,
+                platformCa,
                 bridgeUrl: this.providerEndpoints.bridge,
                 onboardingToken: config.onboardingToken,
             },
@@ -109,7 +117,7 @@ export class TenantStack extends pulumi.ComponentResource {
                 signingKey: subCa.key,
                 provisioners: [
                     {
-                        name: deviceProvisioner,
+                        name: deviceProvisioner(config.tenantId),
                         issues: "device",
                         claims: deviceClaims(
                             config.deviceCertificates.lifetime,

@@ -66,13 +66,11 @@ export class PlatformPki extends pulumi.ComponentResource {
                 { algorithm: "ECDSA", ecdsaCurve: intermediateProfile.curve },
                 keep,
             );
+            // Protected too: a new request (ECDSA signatures differ) would replace the intermediate.
             const request = new tls.CertRequest(
                 `${name}-intermediate-request`,
-                {
-                    privateKeyPem: intermediateKey.privateKeyPem,
-                    subject: caSubject(intermediateProfile),
-                },
-                { parent: this },
+                { privateKeyPem: intermediateKey.privateKeyPem, subject: caSubject(intermediateProfile) },
+                keep,
             );
             const intermediate = new tls.LocallySignedCert(
                 `${name}-intermediate-certificate`,

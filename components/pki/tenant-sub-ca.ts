@@ -1,12 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { subCaCommonName } from "../../runtime/shared/onboarding";
+import { subCaCommonName, subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { organization, subCaProfile } from "./profile";
 import { SignedSubCa } from "./signed-sub-ca";
 
 export interface TenantSubCaArgs {
     /** The tenant whose devices the Sub-CA signs. */
     readonly tenantId: string;
+    /** The tenant's namespace, whose step-ca Service names the Sub-CA may issue. */
+    readonly namespace: string;
+    /** The platform root and provider intermediate (PEM) the signed Sub-CA must chain to. */
+    readonly platformCa: pulumi.Input<{ root: string; intermediate: string }>;
     /** Base URL of the provider bridge (from the provider stack). */
     readonly bridgeUrl: pulumi.Input<string>;
     /** The platform automation credential for the onboarding API; a Pulumi secret. */
@@ -50,6 +54,9 @@ export class TenantSubCa extends pulumi.ComponentResource {
                 tenantId: args.tenantId,
                 csrPem: request.certRequestPem,
                 publicKeyPem: key.publicKeyPem,
+                permittedNames: subCaPermittedNames(args.tenantId, args.namespace),
+                issuerPem: pulumi.output(args.platformCa).apply((ca) => ca.intermediate),
+                rootPem: pulumi.output(args.platformCa).apply((ca) => ca.root),
                 token: pulumi.secret(args.onboardingToken ?? ""),
             },
             keep,

@@ -58,12 +58,17 @@ export const deviceTemplate = [
     "}",
 ].join("\n");
 
-/** Sub-CA template: a CA that may sign leaves only (path length 0); no SANs, no EKU. */
+/**
+ * Sub-CA template: a CA that may sign leaves only (path length 0), constrained (critically) to
+ * the DNS names of its request. The provisioner's token authorizes exactly those names (step-ca
+ * refuses a request whose names differ from the token's), so the provider bridge decides them.
+ */
 export const subCaTemplate = [
     "{",
     '  "subject": {"commonName": {{ toJson .Subject.CommonName }}, "organization": ["cdm-platform"]},',
     '  "keyUsage": ["certSign", "crlSign"],',
-    '  "basicConstraints": {"isCA": true, "maxPathLen": 0}',
+    '  "basicConstraints": {"isCA": true, "maxPathLen": 0},',
+    '  "nameConstraints": {"critical": true, "permittedDNSDomains": {{ toJson .Insecure.CR.DNSNames }}}',
     "}",
 ].join("\n");
 

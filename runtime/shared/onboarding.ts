@@ -4,14 +4,21 @@
  * by the platform automation credential as a bearer token.
  */
 
-/** Path of a tenant's Sub-CA: POST signs a CSR, DELETE revokes the tenant's Sub-CA. */
+/**
+ * Path of a tenant's Sub-CA: POST signs a CSR; DELETE with `?serial=<hex>` revokes exactly that
+ * Sub-CA certificate (a replaced Sub-CA's removal must not revoke its successor).
+ */
 export function subCaPath(tenantId: string): string {
     return `/v1/tenants/${encodeURIComponent(tenantId)}/sub-ca`;
 }
 
 /** Body of `POST /v1/tenants/{tenantId}/sub-ca`. */
 export interface SubCaRequest {
-    /** PKCS#10 request (PEM) for the tenant's Sub-CA key; CN `<tenantId>.sub-ca.cdm-platform`. */
+    /**
+     * PKCS#10 request (PEM) for the tenant's Sub-CA key: CN `subCaCommonName(tenantId)`, DNS names
+     * exactly `subCaPermittedNames(tenantId, namespace)` (runtime/shared/pki-names.ts), which the
+     * certificate carries as its name constraints.
+     */
     readonly csr_pem: string;
 }
 
@@ -21,11 +28,6 @@ export interface SubCaResponse {
     readonly certificate_pem: string;
     /** The chain above it, issuer first, root excluded (PEMs). */
     readonly chain_pem: readonly string[];
-}
-
-/** Subject common name of a tenant's Sub-CA. */
-export function subCaCommonName(tenantId: string): string {
-    return `${tenantId}.sub-ca.cdm-platform`;
 }
 
 /** Path of a tenant's federation client in the platform realm: POST creates (or returns) it, DELETE removes it. */

@@ -1,3 +1,5 @@
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { NameConstraints } from "@peculiar/asn1-x509";
 import { x509 } from "../x509";
 
 /** Why a chain was refused. */
@@ -16,13 +18,26 @@ export interface ChainInput {
     readonly intermediates: readonly string[];
     /** Trust anchors (PEMs). */
     readonly roots: readonly string[];
+    /** Extended key usage the leaf (and every CA that restricts usages) must allow. */
+    readonly usage: "clientAuth" | "serverAuth";
+    /** When set, the leaf must have been issued by exactly this CA (PEM): pins a tenant's Sub-CA. */
+    readonly issuer?: string;
     /** Verification time; defaults to now. */
     readonly at?: Date;
-    /** Extended key usage the leaf must carry, for example clientAuth. */
-    readonly usage?: "clientAuth" | "serverAuth";
 }
 
 const usageOids = { clientAuth: "1.3.6.1.5.5.7.3.2", serverAuth: "1.3.6.1.5.5.7.3.1" };
+const oids = {
+    basicConstraints: "2.5.29.19",
+    keyUsage: "2.5.29.15",
+    extKeyUsage: "2.5.29.37",
+    nameConstraints: "2.5.29.30",
+    subjectAltName: "2.5.29.17",
+    subjectKeyId: "2.5.29.14",
+    authorityKeyId: "2.5.29.35",
+};
+/** Extensions this verifier processes; any other critical extension makes a certificate unusable. */
+const understood = new Set(Object.values(oids));
 
 function parse(pem: string, what: string): x509.X509Certificate {
     try {
@@ -32,61 +47,16 @@ function parse(pem: string, what: string): x509.X509Certificate {
     }
 }
 
-function basicConstraints(cert: x509.X509Certificate) {
-    return cert.getExtension(x509.BasicConstraintsExtension);
-}
-
-function canSignCertificates(cert: x509.X509Certificate): boolean {
-    const ku = cert.getExtension(x509.KeyUsagesExtension);
-    return ku !== null && (ku.usages & x509.KeyUsageFlags.keyCertSign) !== 0;
+function hex(buffer: ArrayBuffer | undefined): string | undefined {
+    return buffer ? Buffer.from(buffer).toString("hex") : undefined;
 }
 
 async function issuedBy(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<boolean> {
-    return (
-        child.issuer === parent.subject && (await child.verify({ publicKey: parent, signatureOnly: true }))
-    );
-}
-
-/**
- * Builds and verifies the path leaf → intermediates → root as strict verifiers do: every
- * signature, every validity period, CA basic constraints and keyCertSign on every issuer, path
- * length limits, a non-CA leaf, and the leaf's extended key usage when asked. Returns the path's
- * subjects, leaf first; throws ChainError naming the first problem.
- */
-export async function verifyChain(input: ChainInput): Promise<string[]> {
-    const at = input.at ?? new Date();
-    const leaf = parse(input.leaf, "leaf");
-    const pool = input.intermediates.map((p, i) => parse(p, `intermediate ${i}`));
-    const roots = input.roots.map((p, i) => parse(p, `root ${i}`));
-    if (basicConstraints(leaf)?.ca) {
-        throw new ChainError(`leaf ${leaf.subject} is a CA certificate`);
-    }
-    if (input.usage) {
-        const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
-        if (!eku || !eku.usages.map(String).includes(usageOids[input.usage])) {
-            throw new ChainError(`leaf ${leaf.subject} is not valid for ${input.usage}`);
-        }
-    }
-    const path = [leaf];
-    for (let depth = 0; depth < 8; depth++) {
-        const current = path[path.length - 1];
-        const root = await findIssuer(current, roots);
-        const issuer =
-            root ??
-            (await findIssuer(
-                current,
-                pool.filter((c) => !path.includes(c)),
-            ));
-        if (!issuer) {
-            throw new ChainError(`no trusted issuer for ${current.subject}`);
-        }
-        path.push(issuer);
-        if (root) {
-            checkPath(path, at);
-            return path.map((c) => c.subject);
-        }
-    }
-    throw new ChainError("chain is longer than 8 certificates");
+    if (child.issuer !== parent.subject) return false;
+    const aki = child.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
+    const ski = parent.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    if (aki && ski && aki !== ski) return false;
+    return child.verify({ publicKey: parent, signatureOnly: true });
 }
 
 async function findIssuer(cert: x509.X509Certificate, candidates: readonly x509.X509Certificate[]) {
@@ -96,24 +66,112 @@ async function findIssuer(cert: x509.X509Certificate, candidates: readonly x509.
     return undefined;
 }
 
-function checkPath(path: readonly x509.X509Certificate[], at: Date): void {
-    for (const cert of path) {
+/** DNS names of a certificate's subjectAltName. */
+function dnsNames(cert: x509.X509Certificate): string[] {
+    const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+    return (san?.names.items ?? []).filter((n) => n.type === "dns").map((n) => n.value.toLowerCase());
+}
+
+/** Permitted DNS subtrees of a CA's name constraints, or undefined when it has none. */
+function permittedDns(cert: x509.X509Certificate): string[] | undefined {
+    const extension = cert.extensions.find((e) => e.type === oids.nameConstraints);
+    if (!extension) return undefined;
+    const constraints = AsnConvert.parse(extension.value, NameConstraints);
+    return (constraints.permittedSubtrees ?? [])
+        .map((s) => s.base.dNSName)
+        .filter((n): n is string => typeof n === "string")
+        .map((n) => n.toLowerCase().replace(/^\./, ""));
+}
+
+function within(name: string, subtree: string): boolean {
+    return name === subtree || name.endsWith(`.${subtree}`);
+}
+
+/**
+ * Builds and verifies the path leaf → intermediates → root as strict verifiers do: every
+ * signature, matching key identifiers (and an authority key identifier on every issued
+ * certificate), every validity period, CA basic constraints and keyCertSign on every issuer,
+ * path lengths, DNS name constraints, extended key usage on the leaf and on every CA that
+ * restricts it, no unprocessed critical extension, and a non-CA leaf. With `issuer`, the leaf
+ * must come from exactly that CA. Returns the path's subjects, leaf first; throws ChainError
+ * naming the first problem.
+ */
+export async function verifyChain(input: ChainInput): Promise<string[]> {
+    const at = input.at ?? new Date();
+    const leaf = parse(input.leaf, "leaf");
+    const pool = input.intermediates.map((p, i) => parse(p, `intermediate ${i}`));
+    const roots = input.roots.map((p, i) => parse(p, `root ${i}`));
+    if (leaf.getExtension(x509.BasicConstraintsExtension)?.ca) {
+        throw new ChainError(`leaf ${leaf.subject} is a CA certificate`);
+    }
+    const path = [leaf];
+    for (let depth = 0; ; depth++) {
+        if (depth >= 8) throw new ChainError("chain is longer than 8 certificates");
+        const current = path[path.length - 1];
+        const root = await findIssuer(current, roots);
+        const issuer =
+            root ??
+            (await findIssuer(
+                current,
+                pool.filter((c) => !path.includes(c)),
+            ));
+        if (!issuer) throw new ChainError(`no trusted issuer for ${current.subject}`);
+        path.push(issuer);
+        if (root) break;
+    }
+    if (input.issuer && hex(path[1].rawData) !== hex(parse(input.issuer, "issuer").rawData)) {
+        throw new ChainError(`leaf ${leaf.subject} was not issued by the required CA`);
+    }
+    checkPath(path, at, input.usage);
+    return path.map((c) => c.subject);
+}
+
+function checkPath(path: readonly x509.X509Certificate[], at: Date, usage: ChainInput["usage"]): void {
+    for (const [i, cert] of path.entries()) {
         if (at < cert.notBefore || at > cert.notAfter) {
             throw new ChainError(`${cert.subject} is not valid at ${at.toISOString()}`);
         }
+        const unknown = cert.extensions.find((e) => e.critical && !understood.has(e.type));
+        if (unknown)
+            throw new ChainError(`${cert.subject} has an unprocessed critical extension ${unknown.type}`);
+        const root = i === path.length - 1;
+        if (!root && !cert.getExtension(x509.AuthorityKeyIdentifierExtension)) {
+            throw new ChainError(`${cert.subject} has no authority key identifier`);
+        }
+        const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+        if ((i === 0 || eku) && !(eku?.usages ?? []).map(String).includes(usageOids[usage])) {
+            throw new ChainError(`${cert.subject} is not valid for ${usage}`);
+        }
     }
-    // path[i] for i ≥ 1 are CAs; the number of CA certificates below path[i] (excluding the leaf)
-    // is i - 1, which must not exceed its path length constraint.
+    const leafUsage = path[0].getExtension(x509.KeyUsagesExtension);
+    if (leafUsage && (leafUsage.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
+        throw new ChainError(`leaf ${path[0].subject} may not sign (keyUsage digitalSignature)`);
+    }
+    // path[i] for i ≥ 1 are CAs; i - 1 CA certificates lie below path[i], excluding the leaf.
     for (let i = 1; i < path.length; i++) {
         const ca = path[i];
-        const bc = basicConstraints(ca);
+        const bc = ca.getExtension(x509.BasicConstraintsExtension);
         if (!bc?.ca) throw new ChainError(`${ca.subject} is not a CA certificate`);
-        if (!canSignCertificates(ca))
+        const ku = ca.getExtension(x509.KeyUsagesExtension);
+        if (!ku || (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
             throw new ChainError(`${ca.subject} may not sign certificates (keyUsage)`);
+        }
         if (bc.pathLength !== undefined && i - 1 > bc.pathLength) {
             throw new ChainError(
                 `${ca.subject} allows ${bc.pathLength} CA level(s) below it, the chain has ${i - 1}`,
             );
+        }
+        const permitted = permittedDns(ca);
+        if (permitted) {
+            for (const below of path.slice(0, i)) {
+                const outside = dnsNames(below).find(
+                    (name) => !permitted.some((subtree) => within(name, subtree)),
+                );
+                if (outside)
+                    throw new ChainError(
+                        `${below.subject} names ${outside}, outside the constraints of ${ca.subject}`,
+                    );
+            }
         }
     }
 }
