@@ -1,3 +1,5 @@
+import { subCaCommonName } from "../../runtime/shared/pki-names";
+
 /**
  * The shape of the platform's certificate hierarchy, as data: the program creates the CAs from
  * it, the step-ca configuration enforces it, and the integration tests build a hierarchy with
@@ -42,7 +44,7 @@ export const intermediateProfile: CaProfile = {
 /** A tenant's Sub-CA, signed by the provider intermediate; issues device certificates only. */
 export function subCaProfile(tenantId: string): CaProfile {
     return {
-        commonName: `cdm-platform Tenant ${tenantId} Sub-CA`,
+        commonName: subCaCommonName(tenantId),
         curve: "P256",
         validityHours: 5 * hoursPerYear,
         maxPathLength: 0,

@@ -44,8 +44,11 @@ export class TenantSubCa extends pulumi.ComponentResource {
             {
                 privateKeyPem: key.privateKeyPem,
                 subject: { commonName: subCaCommonName(args.tenantId), organization },
+                // They become the certificate's name constraints: the tenant's devices and step-ca only.
+                dnsNames: subCaPermittedNames(args.tenantId, args.namespace),
             },
-            { parent: this },
+            // Protected: a new request (ECDSA signatures differ every time) would replace the certificate.
+            keep,
         );
         const signed = new SignedSubCa(
             `${name}-certificate`,

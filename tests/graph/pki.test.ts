@@ -78,7 +78,6 @@ describe("provider step-ca", () => {
     it("runs one CA-capable provisioner that signs tenant Sub-CAs only", () => {
         const caJson = JSON.parse(kubeObject(provider, "ConfigMap", "step-ca-config").data["ca.json"]);
         expect(caJson.dnsNames).toEqual([
-            "step-ca",
             "step-ca.cdm-provider",
             "step-ca.cdm-provider.svc",
             "step-ca.cdm-provider.svc.cluster.local",
@@ -114,6 +113,15 @@ describe("provider step-ca", () => {
         expect(container.readinessProbe.httpGet).toEqual({ path: "/health", port: 9000, scheme: "HTTPS" });
         expect(container.livenessProbe.httpGet).toEqual({ path: "/health", port: 9000, scheme: "HTTPS" });
         expect(sts.spec.template.spec.securityContext.runAsUser).toBe(1000);
+        // The binary's file capability must stay in the bounding set, or exec fails.
+        expect(container.securityContext).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+            seccompProfile: { type: "RuntimeDefault" },
+        });
+        expect(container.startupProbe.httpGet).toEqual({ path: "/health", port: 9000, scheme: "HTTPS" });
         expect(sts.spec.replicas).toBe(1);
         expect(sts.spec.volumeClaimTemplates.map((c: any) => c.metadata.name)).toEqual(["db"]);
         expect(sts.spec.template.spec.volumes).toContainEqual({
@@ -144,7 +152,16 @@ describe("tenant Sub-CA and step-ca", () => {
             commonName: "acme.sub-ca.cdm-platform",
             organization: "cdm-platform",
         });
+        const request = find(acme, "tls:index/certRequest:CertRequest", "tenant-acme-sub-ca-request");
+        expect(request.protect).toBe(true);
+        expect(request.inputs.dnsNames).toEqual([
+            "acme.devices.cdm-platform",
+            "step-ca.cdm-tenant-acme",
+            "step-ca.cdm-tenant-acme.svc",
+            "step-ca.cdm-tenant-acme.svc.cluster.local",
+        ]);
         const signed = find(acme, "pulumi-nodejs:dynamic:Resource", "tenant-acme-sub-ca-certificate");
+        expect(signed.inputs.permittedNames).toEqual(request.inputs.dnsNames);
         expect(signed.protect).toBe(true);
         expect(signed.inputs).toMatchObject({
             bridgeUrl: "https://api.cdm.example.com",
@@ -159,7 +176,7 @@ describe("tenant Sub-CA and step-ca", () => {
         expect(caJson.dnsNames).toContain("step-ca.cdm-tenant-acme.svc.cluster.local");
         expect(caJson.authority.provisioners.map((p: any) => [p.name, p.claims])).toEqual([
             [
-                "bridge",
+                "bridge-acme",
                 {
                     minTLSCertDuration: "5m",
                     defaultTLSCertDuration: "168h",
@@ -173,10 +190,11 @@ describe("tenant Sub-CA and step-ca", () => {
     });
 
     it("hands the bridge its provisioner key in a Secret of its own", () => {
-        const secret = kubeObject(acme, "Secret", "step-ca-provisioner-bridge");
+        const secret = kubeObject(acme, "Secret", "step-ca-provisioner-bridge-acme");
         expect(secret.metadata.namespace).toBe("cdm-tenant-acme");
         expect(
-            find(acme, "kubernetes:core/v1:Secret", "tenant-acme-step-ca-bridge-provisioner").secretPaths,
+            find(acme, "kubernetes:core/v1:Secret", "tenant-acme-step-ca-bridge-acme-provisioner")
+                .secretPaths,
         ).toEqual(["stringData"]);
     });
 

@@ -2,6 +2,8 @@
  * Builds test hierarchies with the same shapes the program declares (components/pki/profile.ts),
  * keys and CSRs, with @peculiar/x509 on Node's WebCrypto.
  */
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints } from "@peculiar/asn1-x509";
 import { webcrypto } from "node:crypto";
 import { CaProfile } from "../../components/pki/profile";
 import { x509 } from "../../runtime/shared/x509";
@@ -73,8 +75,22 @@ export async function rootCa(profile: CaProfile): Promise<TestCa> {
     return { pem: `${cert.toString("pem")}\n`, cert, key };
 }
 
-/** A CA signed by `issuer`, with the profile's curve, lifetime and path length. */
-export async function intermediateCa(profile: CaProfile, issuer: TestCa): Promise<TestCa> {
+/** A critical NameConstraints extension permitting these DNS subtrees. */
+export function nameConstraints(permittedDns: readonly string[]): x509.Extension {
+    const value = new NameConstraints({
+        permittedSubtrees: new GeneralSubtrees(
+            permittedDns.map((dns) => new GeneralSubtree({ base: new GeneralName({ dNSName: dns }) })),
+        ),
+    });
+    return new x509.Extension("2.5.29.30", true, AsnConvert.serialize(value));
+}
+
+/** A CA signed by `issuer`, with the profile's curve, lifetime and path length (and name constraints). */
+export async function intermediateCa(
+    profile: CaProfile,
+    issuer: TestCa,
+    permittedDns?: readonly string[],
+): Promise<TestCa> {
     const key = await ecKey(profile.curve);
     const cert = await x509.X509CertificateGenerator.create(
         {
@@ -89,6 +105,7 @@ export async function intermediateCa(profile: CaProfile, issuer: TestCa): Promis
             extensions: [
                 ...(await caExtensions(profile, key.keys.publicKey)),
                 await x509.AuthorityKeyIdentifierExtension.create(issuer.cert),
+                ...(permittedDns ? [nameConstraints(permittedDns)] : []),
             ],
         },
         crypto,

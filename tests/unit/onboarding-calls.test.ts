@@ -3,12 +3,14 @@
  * FederationClient) against a local HTTPS server standing in for the provider bridge. Unit level only: the bridge's own server is
  * tested against the real step-ca in its integration tests.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { createServer, Server } from "node:https";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationClientProvider } from "../../components/keycloak/federation-client";
 import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
+import { subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { ecKey, intermediateCa, rootCa, TestCa } from "../support/pki";
 import { x509 } from "../../runtime/shared/x509";
 
@@ -23,7 +25,7 @@ let answer: { status: number; body: unknown } = { status: 201, body: {} };
 beforeAll(async () => {
     root = await rootCa(rootProfile);
     ica = await intermediateCa(intermediateProfile, root);
-    sub = await intermediateCa(subCaProfile("acme"), ica);
+    sub = await intermediateCa(subCaProfile("acme"), ica, subCaPermittedNames("acme", "cdm-tenant-acme"));
     // The server's own TLS certificate: a leaf for localhost signed by the test intermediate.
     const tlsKey = await ecKey();
     const leaf = await x509.X509CertificateGenerator.create({
@@ -60,6 +62,9 @@ const inputs = () => ({
     tenantId: "acme",
     csrPem: "CSR",
     publicKeyPem: sub.key.publicPem,
+    permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme"),
+    issuerPem: ica.pem,
+    rootPem: root.pem,
     token: "automation-token",
 });
 
@@ -127,7 +132,7 @@ describe("Sub-CA onboarding call", () => {
         await withTrust(() => signedSubCaProvider.delete!("id", olds));
         expect(requests.at(-1)).toMatchObject({
             method: "DELETE",
-            path: "/v1/tenants/acme/sub-ca",
+            path: `/v1/tenants/acme/sub-ca?serial=${new x509.X509Certificate(sub.pem).serialNumber.toLowerCase()}`,
             auth: "Bearer automation-token",
         });
     });
@@ -177,5 +182,39 @@ describe("federation client onboarding call", () => {
             method: "DELETE",
             path: "/v1/tenants/acme/federation-client",
         });
+    });
+});
+
+describe("dynamic providers", () => {
+    it("move to a new bridge URL in place, without a new certificate", async () => {
+        const olds = { ...inputs(), certificatePem: sub.pem, chainPem: [ica.pem] };
+        expect(
+            await signedSubCaProvider.diff!("id", olds, {
+                ...inputs(),
+                bridgeUrl: "https://bridge.example.com",
+            }),
+        ).toEqual({
+            changes: true,
+            replaces: [],
+            deleteBeforeReplace: false,
+        });
+        expect(
+            await signedSubCaProvider.diff!("id", olds, {
+                ...inputs(),
+                permittedNames: ["acme.devices.cdm-platform"],
+            }),
+        ).toEqual({
+            changes: true,
+            replaces: ["permittedNames"],
+            deleteBeforeReplace: false,
+        });
+    });
+
+    it("serialize with their closures, as the engine's provider host runs them", async () => {
+        for (const provider of [signedSubCaProvider, federationClientProvider]) {
+            const serialized = await pulumi.runtime.serializeFunction(() => provider);
+            expect(serialized.text).toContain("callBridge");
+            expect(serialized.text).not.toContain("automation-token");
+        }
     });
 });

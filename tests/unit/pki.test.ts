@@ -11,7 +11,8 @@ import {
     subCaClaims,
     subCaProfile,
 } from "../../components/pki/profile";
-import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
+import { checkSignedSubCa, SubCaExpectation } from "../../components/pki/signed-sub-ca";
+import { subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { createToken } from "../../runtime/shared/step-ca";
 import { ecKey, intermediateCa, rootCa, TestCa } from "../support/pki";
 
@@ -148,29 +149,74 @@ describe("bring your own root", () => {
 });
 
 describe("signed Sub-CA check", () => {
-    it("accepts a CA of path length 0 for the tenant's own key, issued by the chain's first certificate", async () => {
-        const sub = await intermediateCa(subCaProfile("acme"), ica);
+    const names = subCaPermittedNames("acme", "cdm-tenant-acme");
+    const expect_ = (sub: TestCa, extra: Partial<SubCaExpectation> = {}): SubCaExpectation => ({
+        tenantId: "acme",
+        publicKeyPem: sub.key.publicPem,
+        permittedNames: names,
+        issuerPem: ica.pem,
+        rootPem: root.pem,
+        ...extra,
+    });
+
+    it("accepts the tenant's own constrained CA of path length 0, issued by the provider intermediate", async () => {
+        const sub = await intermediateCa(subCaProfile("acme"), ica, names);
         expect(
-            checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [ica.pem] }, sub.key.publicPem),
+            checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [ica.pem] }, expect_(sub)),
         ).toBeUndefined();
     });
 
-    it("refuses another key, a wider CA, a wrong issuer and a malformed answer", async () => {
-        const sub = await intermediateCa(subCaProfile("acme"), ica);
-        expect(
-            checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [ica.pem] }, (await ecKey()).publicPem),
-        ).toBe("the certificate is not for this tenant's Sub-CA key");
-        const wide = await intermediateCa({ ...subCaProfile("acme"), maxPathLength: 1 }, ica);
-        expect(
-            checkSignedSubCa({ certificate_pem: wide.pem, chain_pem: [ica.pem] }, wide.key.publicPem),
-        ).toBe("the certificate is not a CA limited to path length 0");
-        expect(checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [root.pem] }, sub.key.publicPem)).toBe(
-            "the certificate was not issued by the first certificate of the chain",
+    it("refuses another key, name, width, constraint set, issuer or root", async () => {
+        const sub = await intermediateCa(subCaProfile("acme"), ica, names);
+        const answer = { certificate_pem: sub.pem, chain_pem: [ica.pem] };
+        expect(checkSignedSubCa(answer, expect_(sub, { publicKeyPem: (await ecKey()).publicPem }))).toBe(
+            "the certificate is not for this tenant's Sub-CA key",
         );
-        expect(checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [] }, sub.key.publicPem)).toBe(
+        expect(checkSignedSubCa(answer, expect_(sub, { tenantId: "globex" }))).toBe(
+            "the certificate's subject CN=acme.sub-ca.cdm-platform, O=cdm-platform is not the Sub-CA of globex",
+        );
+        const wide = await intermediateCa({ ...subCaProfile("acme"), maxPathLength: 1 }, ica, names);
+        expect(checkSignedSubCa({ certificate_pem: wide.pem, chain_pem: [ica.pem] }, expect_(wide))).toBe(
+            "the certificate is not a CA limited to path length 0",
+        );
+        const unconstrained = await intermediateCa(subCaProfile("acme"), ica);
+        expect(
+            checkSignedSubCa(
+                { certificate_pem: unconstrained.pem, chain_pem: [ica.pem] },
+                expect_(unconstrained),
+            ),
+        ).toBe(`the certificate is not constrained to exactly ${names.join(", ")}`);
+        const broader = await intermediateCa(subCaProfile("acme"), ica, [...names, "cdm-platform"]);
+        expect(
+            checkSignedSubCa({ certificate_pem: broader.pem, chain_pem: [ica.pem] }, expect_(broader)),
+        ).toBe(`the certificate is not constrained to exactly ${names.join(", ")}`);
+        const otherIca = await intermediateCa(intermediateProfile, root);
+        expect(checkSignedSubCa(answer, expect_(sub, { issuerPem: otherIca.pem }))).toBe(
+            "the certificate was not issued by the provider intermediate",
+        );
+        expect(checkSignedSubCa(answer, expect_(sub, { rootPem: (await rootCa(rootProfile)).pem }))).toBe(
+            "the provider intermediate does not chain to the platform root",
+        );
+    });
+
+    it("refuses a Sub-CA that is not valid now or outlives its issuer, and malformed answers", async () => {
+        const sub = await intermediateCa(subCaProfile("acme"), ica, names);
+        const answer = { certificate_pem: sub.pem, chain_pem: [ica.pem] };
+        expect(
+            checkSignedSubCa(answer, expect_(sub, { now: new Date(Date.now() + 6 * 365 * 24 * 3600_000) })),
+        ).toBe("the certificate is not valid now");
+        const shortIca = await intermediateCa({ ...intermediateProfile, validityHours: 24 }, root);
+        const outliving = await intermediateCa(subCaProfile("acme"), shortIca, names);
+        expect(
+            checkSignedSubCa(
+                { certificate_pem: outliving.pem, chain_pem: [shortIca.pem] },
+                expect_(outliving, { issuerPem: shortIca.pem }),
+            ),
+        ).toBe("the certificate outlives its issuer");
+        expect(checkSignedSubCa({ certificate_pem: sub.pem, chain_pem: [] }, expect_(sub))).toBe(
             "the answer has no certificate_pem and chain_pem",
         );
-        expect(checkSignedSubCa({ certificate_pem: "x", chain_pem: ["y"] }, sub.key.publicPem)).toBe(
+        expect(checkSignedSubCa({ certificate_pem: "x", chain_pem: ["y"] }, expect_(sub))).toBe(
             "the answer's certificates are not PEM certificates",
         );
     });

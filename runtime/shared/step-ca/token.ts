@@ -40,8 +40,10 @@ export interface TokenRequest {
     readonly sans?: readonly string[];
     /** Token lifetime; step-ca allows one minute of clock skew either side. */
     readonly lifetimeSeconds?: number;
-    /** Issue time; defaults to now. */
+    /** Start of validity (`nbf`, and the base of `exp`); defaults to now. */
     readonly now?: Date;
+    /** `iat`; defaults to `now`. */
+    readonly issuedAt?: Date;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function createToken(key: ProvisionerKey, request: TokenRequest): P
         .setIssuer(key.name)
         .setSubject(request.subject)
         .setAudience(`https://${request.caDnsName}/1.0/${request.action ?? "sign"}`)
-        .setIssuedAt(now)
+        .setIssuedAt(request.issuedAt ? Math.floor(request.issuedAt.getTime() / 1000) : now)
         .setNotBefore(now)
         .setExpirationTime(now + lifetime)
         .sign(privateKey);
