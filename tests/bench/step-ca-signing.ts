@@ -121,18 +121,18 @@ export async function stepCaSigning(quick: boolean): Promise<Scenario[]> {
         const cli = count / ((performance.now() - start) / 1000);
         return [
             scenario(
-                "step-ca-sign-library-vs-step-cli",
-                `device certificates signed per second through the runtime library, against \`step ca sign\` (${count} each, sequential)`,
-                "certs/s",
-                library,
-                cli,
-            ),
-            scenario(
                 "step-ca-sign-library-vs-raw-http",
                 `device certificates signed per second through the runtime library, against bare HTTP calls with pre-made tokens (${count} each)`,
                 "certs/s",
                 library,
                 raw,
+            ),
+            scenario(
+                "step-ca-sign-library-vs-step-cli",
+                `device certificates signed per second through the runtime library, against \`step ca sign\` (${count} each, sequential)`,
+                "certs/s",
+                library,
+                cli,
             ),
         ];
     } finally {
