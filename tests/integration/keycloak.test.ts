@@ -14,6 +14,7 @@ import {
     tenantRealm,
     TenantOrigins,
 } from "../../components/keycloak/model";
+import { AccessDenied, accessTokenVerifier, requireRole } from "../../runtime/shared/auth/access-token";
 import { browserLogin } from "../support/browser-login";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
 
@@ -188,5 +189,58 @@ describe("platform staff through federation", () => {
         expect(events.every((e: { realmId: string }) => e.realmId)).toBe(true);
         const adminEvents = await kc.admin.call("GET", "/acme/admin-events?max=5");
         expect(Array.isArray(adminEvents)).toBe(true);
+    });
+});
+
+describe("access tokens verified by the platform's services", () => {
+    const policy = (tenant: string, audience?: string) => ({
+        issuer: issuerUrl(kc.origin, tenant),
+        audience,
+        tenant,
+    });
+
+    it("accepts a tenant's terminal token with its audience, tenant and roles", async () => {
+        const tokens = await terminalLogin("acme", "acme-operator");
+        const caller = await accessTokenVerifier(policy("acme", "terminal-proxy"))(tokens.access_token);
+        expect(caller).toMatchObject({ username: "acme-operator", tenant: "acme" });
+        expect(caller.roles).toEqual(expect.arrayContaining(["operator", "device-terminal"]));
+        expect(() => requireRole(caller, ["device-terminal"])).not.toThrow();
+        expect(() => requireRole(caller, ["tenant-admin"])).toThrow(
+            new AccessDenied(403, "needs one of the roles tenant-admin"),
+        );
+    });
+
+    it("refuses another realm's token, a wrong audience, a tampered signature and an unsigned token", async () => {
+        const tokens = await terminalLogin("acme", "acme-operator");
+        // Another realm's keys do not know the token's signing key.
+        await expect(
+            accessTokenVerifier(policy("globex", "terminal-proxy"))(tokens.access_token),
+        ).rejects.toThrow(new AccessDenied(401, "token was not signed by a key of the realm"));
+        // And with the right keys but another issuer expected, the issuer check refuses it.
+        const acmeKeys = `${issuerUrl(kc.origin, "acme")}/protocol/openid-connect/certs`;
+        await expect(
+            accessTokenVerifier({ ...policy("globex"), jwksUrl: acmeKeys })(tokens.access_token),
+        ).rejects.toThrow(new AccessDenied(401, "token iss claim is not acceptable"));
+        await expect(accessTokenVerifier(policy("acme", "grafana"))(tokens.access_token)).rejects.toThrow(
+            new AccessDenied(401, "token aud claim is not acceptable"),
+        );
+        const [header, payload, signature] = tokens.access_token.split(".");
+        const forgedPayload = Buffer.from(
+            JSON.stringify({ ...decodeJwt(tokens.access_token), roles: ["tenant-admin"] }),
+        ).toString("base64url");
+        await expect(
+            accessTokenVerifier(policy("acme"))(`${header}.${forgedPayload}.${signature}`),
+        ).rejects.toThrow(new AccessDenied(401, "token signature is invalid"));
+        const unsigned = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${payload}.`;
+        await expect(accessTokenVerifier(policy("acme"))(unsigned)).rejects.toThrow(AccessDenied);
+    });
+
+    it("refuses a token of the right realm for another tenant", async () => {
+        const tokens = await terminalLogin("acme", "acme-operator");
+        await expect(
+            accessTokenVerifier({ issuer: issuerUrl(kc.origin, "acme"), tenant: "globex" })(
+                tokens.access_token,
+            ),
+        ).rejects.toThrow(new AccessDenied(403, "token is for tenant acme, not globex"));
     });
 });
