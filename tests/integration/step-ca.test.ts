@@ -23,6 +23,7 @@ import {
 import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
 import { ProvisionerSpec } from "../../components/step-ca/ca-json";
 import { deviceProvisioner } from "../../components/tenant-stack";
+import { DeviceCertificates } from "../../runtime/bridge/device-certificates";
 import {
     deviceDnsName,
     stepCaServiceNames,
@@ -566,5 +567,58 @@ describe("path length", () => {
                 usage: "clientAuth",
             }),
         ).rejects.toThrow("allows 0 CA level(s) below it, the chain has 1");
+    });
+});
+
+describe("the tenant bridge's device certificates", () => {
+    const certificates = (tenant: Tenant) =>
+        new DeviceCertificates({
+            tenantId: tenant.id,
+            client: tenant.ca.client,
+            caDnsName: "localhost",
+            provisioner: tenant.bridge,
+            rootPem: root.pem,
+            subCaPem: tenant.subCa,
+        });
+
+    it("signs a checked request into a pinned, tenant-named client certificate", async () => {
+        const key = await ecKey();
+        const issued = await certificates(tenants.acme).sign(await csr(key, "dev-0500"), "dev-0500");
+        const cert = new x509.X509Certificate(issued.certificatePem);
+        expect(cert.subject).toBe("CN=dev-0500");
+        expect(cert.getExtension(x509.SubjectAlternativeNameExtension)!.names.toJSON()).toEqual([
+            { type: "dns", value: "dev-0500.acme.devices.cdm-platform" },
+        ]);
+        expect(issued.serialNumber).toBe(cert.serialNumber.toLowerCase());
+        expect(issued.chainPem.map(der)).toEqual([tenants.acme.subCa, ica.pem].map(der));
+    });
+
+    it("refuses to hand out a certificate from another tenant's CA", async () => {
+        // A bridge misconfigured with globex's CA but acme's pin must not return the certificate.
+        const crossed = new DeviceCertificates({
+            tenantId: "globex",
+            client: tenants.globex.ca.client,
+            caDnsName: "localhost",
+            provisioner: tenants.globex.bridge,
+            rootPem: root.pem,
+            subCaPem: tenants.acme.subCa,
+        });
+        await expect(crossed.sign(await csr(await ecKey(), "dev-0501"), "dev-0501")).rejects.toThrow(
+            "leaf CN=dev-0501 was not issued by the required CA",
+        );
+    });
+
+    it("revokes a certificate so it can no longer be renewed", async () => {
+        const key = await ecKey();
+        const issued = await certificates(tenants.acme).sign(await csr(key, "dev-0502"), "dev-0502");
+        await certificates(tenants.acme).revoke(issued.serialNumber, "decommissioned");
+        const error = await tenants.acme.ca.client
+            .renew({
+                certificatePem: `${issued.certificatePem}${issued.chainPem.join("")}`,
+                keyPem: key.privatePem,
+            })
+            .catch((e: StepCaError) => e);
+        expect(error).toBeInstanceOf(StepCaError);
+        expect((error as StepCaError).status).toBe(401);
     });
 });
