@@ -4,6 +4,7 @@
  * peers are not built yet (run `npm run test:integration` or scripts/peers/*.sh install first).
  */
 import { writeFileSync } from "node:fs";
+import { addressAllocation } from "./address-allocation";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
     const jsonIndex = argv.indexOf("--json");
     const jsonFile = jsonIndex >= 0 ? argv[jsonIndex + 1] : undefined;
     if (jsonIndex >= 0 && !jsonFile) throw new Error("--json needs a file name");
-    const scenarios: Scenario[] = [...(await stackEvaluation(quick))];
+    const scenarios: Scenario[] = [...(await stackEvaluation(quick)), ...(await addressAllocation(quick))];
     if (!quick || stepBinariesCached()) {
         scenarios.push(...(await stepCaSigning(quick)));
     } else {
