@@ -38,7 +38,7 @@ import {
     verifyChain,
 } from "../../runtime/shared/step-ca";
 import { x509 } from "../../runtime/shared/x509";
-import { csr, ecKey, intermediateCa, KeyPair, rootCa, TestCa } from "../support/pki";
+import { csr, ecKey, intermediateCa, KeyPair, leafCertificate, rootCa, TestCa } from "../support/pki";
 import { RunningCa, startStepCa, stepBinaries } from "../support/step-ca";
 
 async function provisioner(
@@ -380,27 +380,22 @@ describe("tenant separation", () => {
         // An attacker holding acme's Sub-CA key signs names of globex and of the platform.
         const attackerKey = await ecKey();
         const acmeSubCa = new x509.X509Certificate(tenants.acme.subCa);
+        const acmeSubCaCa = { pem: tenants.acme.subCa, cert: acmeSubCa, key: tenants.acme.subCaKey };
         const forge = async (dns: string) =>
-            `${(
-                await x509.X509CertificateGenerator.create({
-                    serialNumber: "0bad",
-                    subject: "CN=victim",
-                    issuer: acmeSubCa.subject,
-                    notBefore: new Date(Date.now() - 60_000),
-                    notAfter: new Date(Date.now() + 3600_000),
-                    publicKey: attackerKey.keys.publicKey,
-                    signingKey: tenants.acme.subCaKey.keys.privateKey,
-                    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-                    extensions: [
+            (
+                await leafCertificate(
+                    acmeSubCaCa,
+                    "CN=victim",
+                    [
                         new x509.SubjectAlternativeNameExtension([{ type: "dns", value: dns }]),
                         new x509.ExtendedKeyUsageExtension([
                             x509.ExtendedKeyUsage.clientAuth,
                             x509.ExtendedKeyUsage.serverAuth,
                         ]),
-                        await x509.AuthorityKeyIdentifierExtension.create(acmeSubCa),
                     ],
-                })
-            ).toString("pem")}\n`;
+                    attackerKey,
+                )
+            ).pem;
         for (const name of [
             "victim.globex.devices.cdm-platform",
             "api.cdm.example.com",
@@ -536,32 +531,20 @@ describe("path length", () => {
     it("is why the intermediate needs a path length of 1: with 0 the device chain is refused", async () => {
         const narrow = await intermediateCa({ ...intermediateProfile, maxPathLength: 0 }, root);
         const sub = await intermediateCa({ ...subCaProfile("narrow"), maxPathLength: 0 }, narrow);
-        const leafKey = await ecKey();
-        const leaf = await x509.X509CertificateGenerator.create({
-            serialNumber: "03",
-            subject: "CN=dev-0001",
-            issuer: sub.cert.subject,
-            notBefore: new Date(Date.now() - 60_000),
-            notAfter: new Date(Date.now() + 3600_000),
-            publicKey: leafKey.keys.publicKey,
-            signingKey: sub.key.keys.privateKey,
-            signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
-            extensions: [
-                new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-                await x509.AuthorityKeyIdentifierExtension.create(sub.cert),
-            ],
-        });
+        const leaf = await leafCertificate(sub, "CN=dev-0001", [
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
+        ]);
         const f = files("narrow", {
             root: root.pem,
             chain: `${sub.pem}${narrow.pem}`,
-            leaf: leaf.toString("pem"),
+            leaf: leaf.pem,
         });
         const openssl = opensslVerify(f.root, f.chain, f.leaf);
         expect(openssl.status).toBe(2);
         expect(openssl.output).toContain("path length constraint exceeded");
         await expect(
             verifyChain({
-                leaf: leaf.toString("pem"),
+                leaf: leaf.pem,
                 intermediates: [sub.pem, narrow.pem],
                 roots: [root.pem],
                 usage: "clientAuth",

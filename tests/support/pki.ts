@@ -4,7 +4,7 @@
  */
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints } from "@peculiar/asn1-x509";
-import { webcrypto } from "node:crypto";
+import { randomBytes, webcrypto } from "node:crypto";
 import { CaProfile } from "../../components/pki/profile";
 import { x509 } from "../../runtime/shared/x509";
 
@@ -131,4 +131,29 @@ export async function csr(key: KeyPair, commonName: string, dnsNames: string[] =
         crypto,
     );
     return request.toString("pem");
+}
+
+/** A one-hour leaf certificate for `subject` signed by `issuer`, with its key (the attacker's or the server's). */
+export async function leafCertificate(
+    issuer: TestCa,
+    subject: string,
+    extensions: x509.Extension[],
+    key?: KeyPair,
+): Promise<{ pem: string; key: KeyPair }> {
+    const leafKey = key ?? (await ecKey());
+    const cert = await x509.X509CertificateGenerator.create(
+        {
+            serialNumber: randomBytes(8).toString("hex"),
+            subject,
+            issuer: issuer.cert.subject,
+            notBefore: new Date(Date.now() - 60_000),
+            notAfter: new Date(Date.now() + 3600_000),
+            publicKey: leafKey.keys.publicKey,
+            signingKey: issuer.key.keys.privateKey,
+            signingAlgorithm: { name: "ECDSA", hash: "SHA-256" },
+            extensions: [...extensions, await x509.AuthorityKeyIdentifierExtension.create(issuer.cert)],
+        },
+        crypto,
+    );
+    return { pem: `${cert.toString("pem")}\n`, key: leafKey };
 }

@@ -11,7 +11,7 @@ import { federationClientProvider } from "../../components/keycloak/federation-c
 import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
 import { subCaPermittedNames } from "../../runtime/shared/pki-names";
-import { ecKey, intermediateCa, rootCa, TestCa } from "../support/pki";
+import { intermediateCa, leafCertificate, rootCa, TestCa } from "../support/pki";
 import { x509 } from "../../runtime/shared/x509";
 
 let root: TestCa;
@@ -27,30 +27,18 @@ beforeAll(async () => {
     ica = await intermediateCa(intermediateProfile, root);
     sub = await intermediateCa(subCaProfile("acme"), ica, subCaPermittedNames("acme", "cdm-tenant-acme"));
     // The server's own TLS certificate: a leaf for localhost signed by the test intermediate.
-    const tlsKey = await ecKey();
-    const leaf = await x509.X509CertificateGenerator.create({
-        serialNumber: "10",
-        subject: "CN=localhost",
-        issuer: ica.cert.subject,
-        notBefore: new Date(Date.now() - 60_000),
-        notAfter: new Date(Date.now() + 3600_000),
-        publicKey: tlsKey.keys.publicKey,
-        signingKey: ica.key.keys.privateKey,
-        signingAlgorithm: { name: "ECDSA", hash: "SHA-384" },
-        extensions: [new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }])],
+    const tls = await leafCertificate(ica, "CN=localhost", [
+        new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
+    ]);
+    server = createServer({ key: tls.key.privatePem, cert: `${tls.pem}${ica.pem}` }, (req, res) => {
+        let body = "";
+        req.on("data", (c) => (body += c));
+        req.on("end", () => {
+            requests.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body });
+            res.writeHead(answer.status, { "content-type": "application/json" });
+            res.end(JSON.stringify(answer.body));
+        });
     });
-    server = createServer(
-        { key: tlsKey.privatePem, cert: `${leaf.toString("pem")}\n${ica.pem}` },
-        (req, res) => {
-            let body = "";
-            req.on("data", (c) => (body += c));
-            req.on("end", () => {
-                requests.push({ method: req.method!, path: req.url!, auth: req.headers.authorization, body });
-                res.writeHead(answer.status, { "content-type": "application/json" });
-                res.end(JSON.stringify(answer.body));
-            });
-        },
-    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     url = `https://localhost:${(server.address() as AddressInfo).port}`;
 });
