@@ -55,6 +55,7 @@ start() {
     rm -f "$dir/pwfile"
     as_postgres "$bin/pg_ctl" -D "$dir/data" -w -l "$dir/server.log" \
         -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$dir" start >/dev/null
+    mkdir -p "$(dirname "$env_file")"
     umask 077
     cat >"$env_file" <<ENV
 PGHOST=127.0.0.1
