@@ -38,17 +38,13 @@ export const federationClientProvider: pulumi.dynamic.ResourceProvider = {
         return { id: `${inputs.tenantId}-federation-client`, outs };
     },
     async diff(_id: string, olds: FederationClientOutputs, news: FederationClientInputs) {
-        const replaces = (["bridgeUrl", "tenantId", "redirectUri"] as const).filter(
-            (k) => olds[k] !== news[k],
-        );
-        return {
-            changes: replaces.length > 0 || olds.token !== news.token,
-            replaces,
-            deleteBeforeReplace: true,
-        };
+        // A moved bridge or a rotated credential is an update; only a new tenant or realm needs a new client.
+        const replaces = (["tenantId", "redirectUri"] as const).filter((k) => olds[k] !== news[k]);
+        const updates = (["bridgeUrl", "token"] as const).filter((k) => olds[k] !== news[k]);
+        return { changes: replaces.length + updates.length > 0, replaces, deleteBeforeReplace: true };
     },
     async update(_id: string, olds: FederationClientOutputs, news: FederationClientInputs) {
-        return { outs: { ...olds, token: news.token } };
+        return { outs: { ...olds, bridgeUrl: news.bridgeUrl, token: news.token } };
     },
     async delete(_id: string, props: FederationClientOutputs) {
         const url = new URL(federationClientPath(props.tenantId), props.bridgeUrl).toString();

@@ -100,7 +100,7 @@ export class Keycloak extends pulumi.ComponentResource {
                                 { name: "http", port: httpPort },
                                 { name: "management", port: managementPort },
                             ],
-                            resources: { cpu: "500m", memory: "1Gi", cpuLimit: "2", memoryLimit: "2Gi" },
+                            resources: { cpu: "500m", memory: "2Gi", cpuLimit: "2", memoryLimit: "2Gi" },
                             startup: { ...health("started"), periodSeconds: 5, failureThreshold: 60 },
                             readiness: health("ready"),
                             liveness: { ...health("live"), failureThreshold: 6 },

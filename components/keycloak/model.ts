@@ -75,6 +75,13 @@ export function brokerRedirectUri(tenantOrigin: string, tenantRealm: string, ali
     return `${issuerUrl(tenantOrigin, tenantRealm)}/broker/${alias}/endpoint`;
 }
 
+/** Seconds in a Keycloak duration such as `5m`, `300s` or `1h`. */
+export function durationSeconds(duration: string): number {
+    const match = /^([0-9]+)([smh])$/.exec(duration);
+    if (!match) throw new Error(`"${duration}" is not a duration such as 5m`);
+    return Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2] as "s" | "m" | "h"];
+}
+
 /** Events kept for 90 days. */
 const auditRetentionSeconds = 90 * 24 * 3600;
 
@@ -197,7 +204,8 @@ export function tenantRealm(
                 clientId: "terminal-proxy",
                 name: "Device terminal",
                 access: "public",
-                redirectUris: [`${origins.terminal}/*`, `${origins.things}/*`],
+                // Exact callback only: a wildcard would hand codes to any page on these origins.
+                redirectUris: [`${origins.terminal}/callback`],
                 webOrigins: [origins.terminal, origins.things],
                 audience: "terminal-proxy",
                 rolesClaim: true,

@@ -48,6 +48,8 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                 resetPasswordAllowed: true,
                 passwordPolicy: "length(12) and notUsername and notEmail",
                 securityDefenses: { bruteForceDetection: { permanentLockout: false, maxLoginFailures: 10 } },
+                // RealmEvents sets the retention of login events only; admin events need this.
+                attributes: { adminEventsExpiration: String(model.eventsExpirationSeconds) },
             },
             child,
         );
@@ -123,6 +125,9 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                     validateSignature: true,
                     syncMode: "FORCE",
                     trustEmail: true,
+                    // Never keep platform staff's platform-realm tokens in a tenant's database.
+                    storeToken: false,
+                    backchannelSupported: false,
                     defaultScopes: "openid profile email",
                     extraConfig: {
                         pkceEnabled: "true",

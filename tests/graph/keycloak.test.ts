@@ -140,7 +140,14 @@ describe("tenant realm", () => {
         expect(
             clients.every((c) => c.directAccessGrantsEnabled === false && c.implicitFlowEnabled === false),
         ).toBe(true);
-        expect(clients.find((c) => c.clientId === "terminal-proxy")!.pkceCodeChallengeMethod).toBe("S256");
+        const terminal = clients.find((c) => c.clientId === "terminal-proxy")!;
+        expect(terminal.pkceCodeChallengeMethod).toBe("S256");
+        expect(terminal.validRedirectUris).toEqual(["https://terminal.acme.cdm.example.com/callback"]);
+        expect(find(acme, "keycloak:index/realm:Realm", "tenant-acme-realm-realm").inputs.attributes).toEqual(
+            {
+                adminEventsExpiration: "7776000",
+            },
+        );
     });
 
     it("puts the tenant claim on every client's tokens, and the audience the terminal proxy checks", () => {
@@ -196,6 +203,10 @@ describe("tenant realm", () => {
             clientSecret: "<<secret>>",
             validateSignature: true,
             syncMode: "FORCE",
+            trustEmail: true,
+            storeToken: false,
+            backchannelSupported: false,
+            extraConfig: { pkceEnabled: "true", pkceMethod: "S256", clientAuthMethod: "client_secret_post" },
         });
         expect(
             find(acme, "pulumi-nodejs:dynamic:Resource", "tenant-acme-federation-client").inputs,

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
     clientMappers,
     federationMappers,
+    durationSeconds,
     keycloakBasePath,
     oidcEndpoints,
     RealmModel,
@@ -125,7 +126,8 @@ export class KeycloakAdmin {
             displayName: model.displayName,
             enabled: true,
             sslRequired: "external",
-            accessTokenLifespan: 300,
+            accessTokenLifespan: durationSeconds(model.accessTokenLifespan),
+            attributes: { adminEventsExpiration: String(model.eventsExpirationSeconds) },
             loginWithEmailAllowed: true,
             resetPasswordAllowed: true,
             passwordPolicy: "length(12) and notUsername and notEmail",
@@ -168,7 +170,9 @@ export class KeycloakAdmin {
                 providerId: "keycloak-oidc",
                 enabled: true,
                 trustEmail: true,
+                storeToken: false,
                 config: {
+                    backchannelSupported: "false",
                     issuer,
                     ...oidcEndpoints(issuer),
                     clientId: f.clientId,

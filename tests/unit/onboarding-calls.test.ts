@@ -158,6 +158,25 @@ describe("federation client onboarding call", () => {
         await expect(withTrust(() => federationClientProvider.create(fcInputs()))).rejects.toThrow(
             "the provider bridge did not create the federation client of acme: 201 no message",
         );
+        const olds = { ...fcInputs(), clientId: "tenant-acme", clientSecret: "s" };
+        expect(
+            await federationClientProvider.diff!("id", olds, {
+                ...fcInputs(),
+                bridgeUrl: "https://bridge.example.com",
+            }),
+        ).toEqual({
+            changes: true,
+            replaces: [],
+            deleteBeforeReplace: true,
+        });
+        expect(
+            (
+                await federationClientProvider.diff!("id", olds, {
+                    ...fcInputs(),
+                    redirectUri: "https://other/endpoint",
+                })
+            ).replaces,
+        ).toEqual(["redirectUri"]);
         answer = { status: 404, body: {} };
         await withTrust(() =>
             federationClientProvider.delete!("id", {
