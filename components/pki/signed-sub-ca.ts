@@ -103,7 +103,11 @@ export function checkSignedSubCa(answer: SubCaResponse, expected: SubCaExpectati
     return undefined;
 }
 
-/** The permitted DNS subtrees of a NameConstraints extension value (DER). */
+/**
+ * The permitted DNS subtrees of a NameConstraints extension value (DER). runtime/shared/step-ca
+ * parses them too, but a serialized dynamic provider cannot require a project module by relative
+ * path, so this copy uses packages only.
+ */
 function permittedDnsNames(value: ArrayBuffer): string[] {
     const { AsnConvert } = require("@peculiar/asn1-schema") as typeof import("@peculiar/asn1-schema");
     const { NameConstraints } = require("@peculiar/asn1-x509") as typeof import("@peculiar/asn1-x509");

@@ -8,6 +8,7 @@ import { ConfigError } from "../../components/config/validate";
 import { mergeStackConfig } from "../../tools/stack-config";
 import { rootCa } from "../support/pki";
 import { sampleConfig } from "../support/stacks";
+import { resolve } from "../support/outputs";
 
 /** The raw config a stack sees: Pulumi.yaml defaults, the sample file, then `changes`. */
 function raw(stack: "provider" | "tenant", changes: Record<string, unknown> = {}, secretKeys: string[] = []) {
@@ -22,10 +23,6 @@ function problemsOf(fn: () => unknown): readonly string[] {
         throw error;
     }
     throw new Error("expected a ConfigError");
-}
-
-function resolve<T>(output: pulumi.Output<T>): Promise<T> {
-    return new Promise((done) => output.apply((v) => done(v)));
 }
 
 describe("provider configuration", () => {

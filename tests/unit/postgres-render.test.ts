@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
+import { resolve } from "../support/outputs";
 import {
     clientEgress,
     connectionSettings,
@@ -8,10 +9,6 @@ import {
     scriptChecksum,
     serverPod,
 } from "../../components/postgres/render";
-
-function resolve<T>(input: pulumi.Input<T>): Promise<T> {
-    return new Promise((done) => pulumi.output(input).apply((v) => done(v as T)));
-}
 
 describe("PostgreSQL rendering", () => {
     it("renders a consumer's connection settings, with the CA when the server is verified", async () => {
