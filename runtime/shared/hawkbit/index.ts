@@ -1,0 +1,8 @@
+export {
+    HawkbitClient,
+    HawkbitClientOptions,
+    HawkbitError,
+    HawkbitTarget,
+    maxSecurityTokenLength,
+    tenantConfig,
+} from "./client";
