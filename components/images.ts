@@ -13,6 +13,8 @@ export const images = {
     postgres: { repository: "docker.io/library/postgres", tag: "17.6-alpine3.22" },
     stepCa: { repository: "docker.io/smallstep/step-ca", tag: "0.30.2" },
     keycloak: { repository: "quay.io/keycloak/keycloak", tag: "26.7.3" },
+    /** The IoT Bridge API, built from this repository's Dockerfile; the tag is package.json's version. */
+    bridge: { repository: "ghcr.io/cdm-platform/bridge", tag: "0.1.0" },
 } as const satisfies Record<string, ImageSpec>;
 
 export type ImageName = keyof typeof images;

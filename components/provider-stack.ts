@@ -1,4 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Bridge } from "./bridge/bridge";
+import { inClusterJwksUrl } from "./bridge/env";
+import { bridgeImage } from "./bridge/image";
 import { ProviderConfig } from "./config/provider-config";
 import { ProviderEndpoints, providerEndpoints } from "./endpoints";
 import { Keycloak } from "./keycloak/keycloak";
@@ -46,6 +49,8 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly stepCa: StepCa;
     /** The provider Keycloak with the `platform` realm. */
     public readonly keycloak: Keycloak;
+    /** The provider IoT Bridge API: tenant onboarding, Sub-CA signing. */
+    public readonly bridge: Bridge;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -85,13 +90,37 @@ export class ProviderStack extends pulumi.ComponentResource {
             },
             child,
         );
+        const realm = platformRealm(config.domain);
         if (config.keycloak.realms) {
             new KeycloakRealm(
                 `${name}-realm`,
-                { model: platformRealm(config.domain) },
+                { model: realm },
                 { parent: this, provider: this.keycloak.provider },
             );
         }
+        this.bridge = new Bridge(
+            `${name}-bridge`,
+            {
+                context,
+                role: "provider",
+                image: bridgeImage(name, config, this),
+                database: this.postgres.connection("bridge"),
+                stepCa: {
+                    url: this.stepCa.url,
+                    dnsName: this.stepCa.dnsName,
+                    provisionerSecret: this.stepCa.provisionerSecrets[subCaProvisioner].secretName,
+                    rootCertificate: pki.rootCertificate,
+                },
+                oidc: {
+                    issuer: this.endpoints.identity,
+                    jwksUrl: inClusterJwksUrl(this.keycloak.internalUrl, realm.realm),
+                },
+                publicUrl: this.endpoints.bridge,
+                platformDomain: config.domain,
+                intermediateCertificate: pki.intermediateCertificate,
+            },
+            child,
+        );
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
@@ -99,6 +128,7 @@ export class ProviderStack extends pulumi.ComponentResource {
             postgres: this.postgres,
             stepCa: this.stepCa,
             keycloak: this.keycloak,
+            bridge: this.bridge,
         });
     }
 }

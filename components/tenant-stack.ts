@@ -1,4 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Bridge } from "./bridge/bridge";
+import { inClusterJwksUrl } from "./bridge/env";
+import { bridgeImage } from "./bridge/image";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
 import { FederationClient } from "./keycloak/federation-client";
@@ -57,6 +60,8 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly stepCa: StepCa;
     /** The tenant Keycloak with the tenant realm, federated to the platform realm. */
     public readonly keycloak: Keycloak;
+    /** The tenant IoT Bridge API: device enrollment, certificates, VPN addresses. */
+    public readonly bridge: Bridge;
 
     constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:TenantStack", name, {}, opts);
@@ -168,6 +173,36 @@ export class TenantStack extends pulumi.ComponentResource {
                 { parent: this, provider: this.keycloak.provider },
             );
         }
+        const { network, prefixLength } = config.wireguard.cidr;
+        this.bridge = new Bridge(
+            `${name}-bridge`,
+            {
+                context,
+                role: "tenant",
+                image: bridgeImage(name, config, this),
+                database: this.postgres.connection("bridge"),
+                stepCa: {
+                    url: this.stepCa.url,
+                    dnsName: this.stepCa.dnsName,
+                    provisionerSecret:
+                        this.stepCa.provisionerSecrets[deviceProvisioner(config.tenantId)].secretName,
+                    rootCertificate: platformCa.root,
+                },
+                oidc: {
+                    issuer: this.endpoints.identity,
+                    // The tenant realm is named after the tenant.
+                    jwksUrl: inClusterJwksUrl(this.keycloak.internalUrl, config.tenantId),
+                },
+                publicUrl: this.endpoints.bridge,
+                tenant: {
+                    tenantId: config.tenantId,
+                    subCaCertificate: subCa.certificate,
+                    wireguardCidr: `${network}/${prefixLength}`,
+                    endpoints: this.endpoints,
+                },
+            },
+            child,
+        );
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
@@ -176,6 +211,7 @@ export class TenantStack extends pulumi.ComponentResource {
             postgres: this.postgres,
             stepCa: this.stepCa,
             keycloak: this.keycloak,
+            bridge: this.bridge,
         });
     }
 }

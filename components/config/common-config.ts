@@ -4,6 +4,7 @@ import {
     isCertificatePem,
     isDnsLabel,
     isDnsName,
+    isPinnedImageReference,
     isQuantity,
     parseIpv4,
     parseIpv4Cidr,
@@ -62,6 +63,13 @@ export interface CommonConfig {
         readonly realms: boolean;
         /** Admin API URL for Pulumi; the public endpoint when undefined. */
         readonly adminUrl?: string;
+    };
+    /** The IoT Bridge API's image; the reference pinned in components/images.ts when neither is set. */
+    readonly bridgeImage: {
+        /** An explicit, pinned image reference. */
+        readonly reference?: string;
+        /** Build the repository's Dockerfile and push it to the mirror. */
+        readonly build: boolean;
     };
 }
 
@@ -262,6 +270,28 @@ function parsePasswordMap(text: string, isSet: boolean, problems: Problems): Rec
     return Object.fromEntries(entries.filter(([n]) => !bad.some(([b]) => b === n))) as Record<string, string>;
 }
 
+function parseBridgeImage(raw: RawConfig, mirror: string | undefined, problems: Problems) {
+    const reference = optional(raw, "bridgeImage");
+    if (reference !== undefined && !isPinnedImageReference(reference)) {
+        problems.add(
+            "cdm:bridgeImage",
+            `"${reference}" is not a pinned image reference such as ghcr.io/cdm-platform/bridge:0.1.0 ` +
+                "(registry host, repository, and a tag other than latest or an @sha256 digest)",
+        );
+    }
+    const build = parseBoolean(raw, "bridgeImageBuild", problems);
+    if (build && reference !== undefined) {
+        problems.add("cdm:bridgeImageBuild", "cannot be combined with cdm:bridgeImage; set one of them");
+    }
+    if (build && mirror === undefined) {
+        problems.add(
+            "cdm:bridgeImageBuild",
+            "needs cdm:imageRegistryMirror, the registry the build is pushed to",
+        );
+    }
+    return { reference, build };
+}
+
 /** Parses the keys shared by both roles; `defaultNamespace` applies when cdm:namespace is empty. */
 export function parseCommon(
     raw: RawConfig,
@@ -318,5 +348,6 @@ export function parseCommon(
             realms: parseBoolean(raw, "keycloakRealms", problems),
             adminUrl: parseUrl(raw, "keycloakAdminUrl", problems),
         },
+        bridgeImage: parseBridgeImage(raw, mirror, problems),
     };
 }

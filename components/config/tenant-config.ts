@@ -73,7 +73,7 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
     }
     const cidrText = required(raw, "wireguardCidr", problems);
     // The VPN needs room for the server and devices: at most /30, and no wider than /8.
-    const cidr = cidrText === "" ? undefined : parseIpv4Cidr(cidrText, 8, 30);
+    const cidr = cidrText === "" ? undefined : parseIpv4Cidr(cidrText, 16, 30);
     if (typeof cidr === "string") {
         problems.add("cdm:wireguardCidr", cidr);
     }

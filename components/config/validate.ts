@@ -68,3 +68,18 @@ export function isCertificatePem(text: string): boolean {
         return false;
     }
 }
+
+/** Registry host (with a dot, or localhost; optional port), repository path, optional tag, optional digest. */
+const imageReferencePattern =
+    /^(?:(?:[a-z0-9-]+\.)+[a-z0-9-]+|localhost)(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)+(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@sha256:[a-f0-9]{64})?$/;
+
+/**
+ * True when `ref` is a fully qualified image reference pinned to a release: a registry host, a
+ * repository, and a tag other than `latest` or an `@sha256:` digest.
+ */
+export function isPinnedImageReference(ref: string): boolean {
+    const match = imageReferencePattern.exec(ref);
+    if (!match) return false;
+    const [, tag, digest] = match;
+    return digest !== undefined || (tag !== undefined && tag !== "latest");
+}

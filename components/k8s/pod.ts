@@ -51,7 +51,8 @@ export interface MountSpec {
 /** One container in the friendly shape service components use. */
 export interface ContainerSpec {
     readonly name: string;
-    readonly image: string;
+    /** A pinned reference; an Output when the image is built by the stack (its digest). */
+    readonly image: pulumi.Input<string>;
     readonly command?: readonly pulumi.Input<string>[];
     readonly args?: readonly pulumi.Input<string>[];
     readonly ports?: readonly {

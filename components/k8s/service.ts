@@ -45,6 +45,11 @@ export interface IngressRoute {
     readonly port: number;
 }
 
+/** The TLS Secret of Ingress `name`: cert-manager's ingress-shim fills it, or it is provided out of band. */
+export function ingressTlsSecret(name: string): string {
+    return `${name}-tls`;
+}
+
 /**
  * The spec and annotations of an Ingress with TLS for every host. With a cert-manager issuer the
  * certificate is requested automatically; otherwise the TLS Secret `<name>-tls` is expected.
@@ -64,7 +69,7 @@ export function ingressSpec(
         },
         spec: {
             ingressClassName: ctx.ingress.className,
-            tls: [{ hosts, secretName: `${name}-tls` }],
+            tls: [{ hosts, secretName: ingressTlsSecret(name) }],
             rules: hosts.map((host) => ({
                 host,
                 http: {

@@ -25,7 +25,8 @@ export interface KeycloakArgs {
 }
 
 export const keycloakApp = "keycloak";
-const httpPort = 8080;
+/** Keycloak's HTTP port, behind the ingress and for in-cluster clients. */
+export const keycloakHttpPort = 8080;
 const managementPort = 9000;
 /** uid of the `keycloak` user in the image. */
 const keycloakUid = 1000;
@@ -85,7 +86,7 @@ export class Keycloak extends pulumi.ComponentResource {
                                 KC_HOSTNAME: `${args.publicOrigin}${keycloakBasePath}`,
                                 KC_HOSTNAME_BACKCHANNEL_DYNAMIC: "true",
                                 KC_HTTP_ENABLED: "true",
-                                KC_HTTP_PORT: String(httpPort),
+                                KC_HTTP_PORT: String(keycloakHttpPort),
                                 KC_HTTP_RELATIVE_PATH: keycloakBasePath,
                                 KC_HTTP_MANAGEMENT_PORT: String(managementPort),
                                 KC_PROXY_HEADERS: "xforwarded",
@@ -97,7 +98,7 @@ export class Keycloak extends pulumi.ComponentResource {
                                 KC_BOOTSTRAP_ADMIN_CLIENT_SECRET: admin.ref("client-secret"),
                             },
                             ports: [
-                                { name: "http", port: httpPort },
+                                { name: "http", port: keycloakHttpPort },
                                 { name: "management", port: managementPort },
                             ],
                             resources: { cpu: "500m", memory: "2Gi", cpuLimit: "2", memoryLimit: "2Gi" },
@@ -108,14 +109,14 @@ export class Keycloak extends pulumi.ComponentResource {
                         },
                     ],
                 },
-                servicePorts: [{ name: "http", port: httpPort }],
+                servicePorts: [{ name: "http", port: keycloakHttpPort }],
                 ingress: [
                     {
                         peers: [
                             { namespace: ctx.ingress.controllerNamespace },
                             ...args.clients.map((app) => ({ app })),
                         ],
-                        ports: [{ port: httpPort }],
+                        ports: [{ port: keycloakHttpPort }],
                     },
                 ],
                 egress: [db.egress, ...(args.egress ?? [])],
@@ -131,12 +132,12 @@ export class Keycloak extends pulumi.ComponentResource {
                     host: new URL(args.publicOrigin).host,
                     path: keycloakBasePath,
                     service: keycloakApp,
-                    port: httpPort,
+                    port: keycloakHttpPort,
                 },
             ],
             child,
         );
-        this.internalUrl = pulumi.interpolate`http://${workload.host!}:${httpPort}${keycloakBasePath}`;
+        this.internalUrl = pulumi.interpolate`http://${workload.host!}:${keycloakHttpPort}${keycloakBasePath}`;
         this.provider = new keycloak.Provider(
             `${name}-provider`,
             {

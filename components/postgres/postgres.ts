@@ -11,6 +11,7 @@ import {
     clientEgress,
     connectionSettings,
     postgresApp,
+    postgresCaPath,
     postgresPort,
     provisionerIdentity,
     provisionerPod,
@@ -36,6 +37,11 @@ export interface PostgresConnection {
     ref(key: "host" | "port" | "database" | "username" | "password" | "sslmode" | "jdbc-url"): SecretKeyRef;
     /** The NetworkPolicy egress rule the consumer's pods need to reach the server. */
     readonly egress: Allow;
+    /**
+     * Where the consumer mounts key `ca.crt` of the Secret (`postgresCaPath`) to verify the server;
+     * undefined when there is no CA to verify against (in-cluster, or external with `require`).
+     */
+    readonly caFile?: string;
 }
 
 /**
@@ -76,7 +82,8 @@ export class Postgres extends pulumi.ComponentResource {
                 settings,
                 child,
             );
-            this.connections.set(consumer.name, { secretName: secret.metadata.name, ref, egress });
+            const caFile = config.mode === "external" && config.caCertificate ? postgresCaPath : undefined;
+            this.connections.set(consumer.name, { secretName: secret.metadata.name, ref, egress, caFile });
             this.connectionSecrets[consumer.name] = secret.metadata.name;
         }
         if (server) {

@@ -208,6 +208,9 @@ describe("tenant isolation", () => {
                 ),
                 "tenant-acme-step-ca-password",
                 "tenant-acme-keycloak-admin-secret",
+                ...["terminal-proxy", "peer-agent", "thingsboard-webhook"].map(
+                    (n) => `tenant-acme-bridge-${n}-token`,
+                ),
             ].sort(),
         );
         expect(passwords(stacks.globex).sort()).toEqual(

@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(27);
+            expect(objects.length).toBe(33);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });
@@ -82,6 +82,9 @@ describe("stack options", () => {
         expect(ofType(stack, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
             "tenant-acme-step-ca-password",
             "tenant-acme-keycloak-admin-secret",
+            "tenant-acme-bridge-terminal-proxy-token",
+            "tenant-acme-bridge-peer-agent-token",
+            "tenant-acme-bridge-thingsboard-webhook-token",
         ]);
 
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");

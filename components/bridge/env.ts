@@ -1,0 +1,195 @@
+/**
+ * What the IoT Bridge API's pods are given, as pure functions of the stack's settings: the
+ * environment `readBridgeConfig` (runtime/bridge/config.ts) reads, the files it names, and the
+ * traffic the bridge needs. The Bridge component turns these into objects; tests call them.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { TenantEndpoints } from "../endpoints";
+import { StackContext } from "../k8s/context";
+import { Allow } from "../k8s/network-policy";
+import { EnvValue, SecretKeyRef } from "../k8s/pod";
+import { PostgresConnection } from "../postgres/postgres";
+import { keycloakApp, keycloakHttpPort } from "../keycloak/keycloak";
+import { oidcEndpoints } from "../keycloak/model";
+import { stepCaApp, stepCaPort } from "../step-ca/step-ca";
+
+export const bridgeApp = "bridge";
+/** The API: HTTPS, client certificates optional (devices renew over mTLS). */
+export const bridgePort = 8443;
+/** Health (`/healthz`), readiness (`/readyz`) and metrics (`/metrics`), plain HTTP, never published. */
+export const bridgeManagementPort = 9464;
+/** uid and gid of the image's user (`USER 10001:10001` in the Dockerfile). */
+export const bridgeUid = 10001;
+
+/** Where the bridge's volumes are mounted; the environment names the files in them. */
+export const bridgePaths = {
+    /** The server certificate's Secret (`tls.crt`, `tls.key`). */
+    tls: "/etc/bridge/tls",
+    /** The CA ConfigMap (`root_ca.crt`; `intermediate_ca.crt` on the provider, `sub_ca.crt` on tenants). */
+    ca: "/etc/bridge/ca",
+    /** The step-ca provisioner Secret (`name`, `kid`, `private-key.pem`). */
+    provisioner: "/etc/bridge/provisioner",
+} as const;
+
+/** Keys of the CA ConfigMap. */
+export const caFiles = {
+    root: "root_ca.crt",
+    intermediate: "intermediate_ca.crt",
+    subCa: "sub_ca.crt",
+} as const;
+
+/** The tenant services that call the bridge with a generated bearer token. */
+export type ServiceTokenName = "terminalProxy" | "peerAgent" | "thingsboard";
+
+/** A service token: the variable that holds it, its Secret key, the app whose pods call. */
+export interface ServiceTokenSpec {
+    readonly env: string;
+    readonly key: string;
+    readonly app: string;
+}
+
+/** Each token is a key of the bridge's `bridge-service-tokens` Secret. */
+export const serviceTokens: Readonly<Record<ServiceTokenName, ServiceTokenSpec>> = {
+    terminalProxy: { env: "TERMINAL_PROXY_TOKEN", key: "terminal-proxy-token", app: "terminal-proxy" },
+    peerAgent: { env: "PEER_AGENT_TOKEN", key: "peer-agent-token", app: "wireguard" },
+    thingsboard: { env: "THINGSBOARD_WEBHOOK_TOKEN", key: "thingsboard-webhook-token", app: "thingsboard" },
+};
+/** Characters in a generated service token; `readBridgeConfig` refuses fewer than 32. */
+export const serviceTokenLength = 32;
+
+/*
+ * Forward references. hawkBit, InfluxDB and the WireGuard server are not deployed by the tenant
+ * stack yet (their own issues); the bridge reads their credentials from these Secrets, which
+ * those components must create under exactly these names and keys. Until they exist, the tenant
+ * bridge's pods wait in CreateContainerConfigError: nothing here invents a value for them.
+ */
+/** hawkBit's management API user of the bridge (OTA targets are made there). */
+export const hawkbitCredentialsSecret = {
+    name: "hawkbit-bridge-credentials",
+    username: "username",
+    password: "password",
+} as const;
+/** The write-only InfluxDB token handed to devices for their metrics. */
+export const influxDeviceTokenSecret = { name: "influxdb-device-token", token: "token" } as const;
+/** The WireGuard server's key pair; the bridge reads only the public half. */
+export const wireguardServerKeySecret = { name: "wireguard-server-key", publicKey: "public-key" } as const;
+/** hawkBit's in-cluster Service and port (management API). */
+export const hawkbitService = { app: "hawkbit", port: 8080 } as const;
+/** The tenant InfluxDB's bucket for device metrics; the organisation is the tenant id. */
+export const deviceMetricsBucket = "devices";
+
+/** The JWKS of `realm` on Keycloak's in-cluster base URL (`http://keycloak.<ns>…:8080/auth`). */
+export function inClusterJwksUrl(internalUrl: pulumi.Input<string>, realm: string): pulumi.Output<string> {
+    return pulumi.output(internalUrl).apply((base) => oidcEndpoints(`${base}/realms/${realm}`).jwksUrl);
+}
+
+/** What both roles' environments are made of. */
+export interface CommonEnvInputs {
+    readonly database: Pick<PostgresConnection, "ref" | "caFile">;
+    readonly stepCa: { readonly url: pulumi.Input<string>; readonly dnsName: pulumi.Input<string> };
+    readonly oidc: { readonly issuer: pulumi.Input<string>; readonly jwksUrl: pulumi.Input<string> };
+}
+
+/** The tenant bridge's own settings. */
+export interface TenantEnvInputs {
+    readonly tenantId: string;
+    /** The VPN's address space as CIDR text. */
+    readonly wireguardCidr: string;
+    /** Where devices reach MQTT, hawkBit DDI, InfluxDB and the VPN. */
+    readonly endpoints: Pick<TenantEndpoints, "mqtt" | "ota" | "metrics" | "vpn">;
+    /** hawkBit's in-cluster management URL. */
+    readonly hawkbitUrl: pulumi.Input<string>;
+    /** The generated service tokens, in the bridge's Secret. */
+    readonly tokens: Readonly<Record<ServiceTokenName, SecretKeyRef>>;
+}
+
+export type RoleEnvInputs =
+    | { readonly role: "provider"; readonly platformDomain: string }
+    | { readonly role: "tenant"; readonly tenant: TenantEnvInputs };
+
+const secret = (name: string, key: string): SecretKeyRef => ({ secret: name, key });
+
+/** The bridge container's environment: every variable `readBridgeConfig` reads for the role. */
+export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<string, EnvValue> {
+    const db = inputs.database;
+    const common: Record<string, EnvValue> = {
+        BRIDGE_ROLE: inputs.role,
+        BRIDGE_PORT: String(bridgePort),
+        BRIDGE_MANAGEMENT_PORT: String(bridgeManagementPort),
+        BRIDGE_TLS_CERT_FILE: `${bridgePaths.tls}/tls.crt`,
+        BRIDGE_TLS_KEY_FILE: `${bridgePaths.tls}/tls.key`,
+        BRIDGE_DATABASE: "postgres",
+        PGHOST: db.ref("host"),
+        PGPORT: db.ref("port"),
+        PGDATABASE: db.ref("database"),
+        PGUSER: db.ref("username"),
+        PGPASSWORD: db.ref("password"),
+        PGSSLMODE: db.ref("sslmode"),
+        ...(db.caFile ? { PGSSLROOTCERT: db.caFile } : {}),
+        STEP_CA_URL: inputs.stepCa.url,
+        STEP_CA_AUDIENCE_HOST: inputs.stepCa.dnsName,
+        STEP_CA_ROOT_FILE: `${bridgePaths.ca}/${caFiles.root}`,
+        STEP_CA_PROVISIONER_DIR: bridgePaths.provisioner,
+        OIDC_ISSUER: inputs.oidc.issuer,
+        OIDC_JWKS_URL: inputs.oidc.jwksUrl,
+    };
+    if (inputs.role === "provider") {
+        return {
+            ...common,
+            PLATFORM_DOMAIN: inputs.platformDomain,
+            INTERMEDIATE_CERT_FILE: `${bridgePaths.ca}/${caFiles.intermediate}`,
+        };
+    }
+    const t = inputs.tenant;
+    return {
+        ...common,
+        BRIDGE_TENANT_ID: t.tenantId,
+        SUB_CA_CERT_FILE: `${bridgePaths.ca}/${caFiles.subCa}`,
+        WIREGUARD_CIDR: t.wireguardCidr,
+        WIREGUARD_ENDPOINT: t.endpoints.vpn,
+        WIREGUARD_SERVER_PUBLIC_KEY: secret(
+            wireguardServerKeySecret.name,
+            wireguardServerKeySecret.publicKey,
+        ),
+        DEVICE_MQTT_URL: t.endpoints.mqtt,
+        DEVICE_HAWKBIT_URL: t.endpoints.ota,
+        DEVICE_INFLUX_URL: t.endpoints.metrics,
+        INFLUX_ORG: t.tenantId,
+        INFLUX_BUCKET: deviceMetricsBucket,
+        INFLUX_DEVICE_TOKEN: secret(influxDeviceTokenSecret.name, influxDeviceTokenSecret.token),
+        HAWKBIT_MGMT_URL: t.hawkbitUrl,
+        HAWKBIT_USERNAME: secret(hawkbitCredentialsSecret.name, hawkbitCredentialsSecret.username),
+        HAWKBIT_PASSWORD: secret(hawkbitCredentialsSecret.name, hawkbitCredentialsSecret.password),
+        ...Object.fromEntries(
+            (Object.keys(serviceTokens) as ServiceTokenName[]).map((n) => [
+                serviceTokens[n].env,
+                t.tokens[n],
+            ]),
+        ),
+    };
+}
+
+/**
+ * Who may reach the bridge and whom it reaches. In: the ingress controller (devices, operators,
+ * tenant stacks' onboarding calls) and, on tenants, the services holding a token; all on the API
+ * port only. Out: its database, step-ca, Keycloak's JWKS and, on tenants, hawkBit's management API.
+ */
+export function bridgeNetwork(
+    role: "tenant" | "provider",
+    ctx: Pick<StackContext, "ingress">,
+    database: Allow,
+): { ingress: Allow[]; egress: Allow[] } {
+    const api = [{ port: bridgePort }];
+    const callers = role === "tenant" ? Object.values(serviceTokens).map((s) => ({ app: s.app })) : [];
+    return {
+        ingress: [{ peers: [{ namespace: ctx.ingress.controllerNamespace }, ...callers], ports: api }],
+        egress: [
+            database,
+            { peers: [{ app: stepCaApp }], ports: [{ port: stepCaPort }] },
+            { peers: [{ app: keycloakApp }], ports: [{ port: keycloakHttpPort }] },
+            ...(role === "tenant"
+                ? [{ peers: [{ app: hawkbitService.app }], ports: [{ port: hawkbitService.port }] }]
+                : []),
+        ],
+    };
+}
