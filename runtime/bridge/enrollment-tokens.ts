@@ -92,6 +92,23 @@ export async function consumeToken(tx: Queryable, token: string, deviceId: strin
     throw new TokenRefused(await refusalReason(tx, token, deviceId));
 }
 
+/**
+ * Checks, without using it, that the token could enroll `deviceId` now. Enrollment checks first
+ * and uses the token last, so concurrent enrollments with one batch token do not queue on its
+ * row while their certificates are signed; `consumeToken` then re-checks atomically.
+ */
+export async function checkToken(tx: Queryable, token: string, deviceId: string): Promise<ConsumedToken> {
+    if (!token.startsWith(prefix)) throw new TokenRefused("unknown");
+    const { rows } = await tx.query<{ id: string; reenroll: boolean }>(
+        `SELECT id, reenroll FROM enrollment_tokens
+         WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
+           AND (device_id IS NULL OR device_id = $2)`,
+        [hash(token), deviceId],
+    );
+    if (rows.length > 0) return { id: rows[0].id, reenroll: rows[0].reenroll };
+    throw new TokenRefused(await refusalReason(tx, token, deviceId));
+}
+
 async function refusalReason(tx: Queryable, token: string, deviceId: string): Promise<TokenRefusal> {
     const { rows } = await tx.query<{
         revoked: boolean;
@@ -118,4 +135,49 @@ export async function revokeToken(db: Database, id: string): Promise<boolean> {
         [id],
     );
     return rows.length > 0;
+}
+
+/** A token as tenant admins see it: its grants and use, never its secret. */
+export interface TokenView {
+    readonly id: string;
+    readonly deviceId: string | null;
+    readonly maxUses: number;
+    readonly uses: number;
+    readonly reenroll: boolean;
+    readonly expiresAt: string;
+    readonly createdBy: string;
+    readonly createdAt: string;
+    readonly revokedAt: string | null;
+}
+
+/** Tokens newest first; `activeOnly` leaves out revoked, expired and used-up ones. */
+export async function listTokens(db: Database, activeOnly: boolean): Promise<TokenView[]> {
+    const { rows } = await db.query<{
+        id: string;
+        device_id: string | null;
+        max_uses: number;
+        uses: number;
+        reenroll: boolean;
+        expires_at: Date;
+        created_by: string;
+        created_at: Date;
+        revoked_at: Date | null;
+    }>(
+        `SELECT id, device_id, max_uses, uses, reenroll, expires_at, created_by, created_at, revoked_at
+         FROM enrollment_tokens
+         WHERE NOT $1 OR (revoked_at IS NULL AND expires_at > now() AND uses < max_uses)
+         ORDER BY created_at DESC, id LIMIT 1000`,
+        [activeOnly],
+    );
+    return rows.map((r) => ({
+        id: r.id,
+        deviceId: r.device_id,
+        maxUses: r.max_uses,
+        uses: r.uses,
+        reenroll: r.reenroll,
+        expiresAt: new Date(r.expires_at).toISOString(),
+        createdBy: r.created_by,
+        createdAt: new Date(r.created_at).toISOString(),
+        revokedAt: r.revoked_at ? new Date(r.revoked_at).toISOString() : null,
+    }));
 }

@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { addressAllocation } from "./address-allocation";
+import { enrollmentThroughput } from "./enrollment";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
@@ -17,10 +18,10 @@ async function main(): Promise<void> {
     if (jsonIndex >= 0 && !jsonFile) throw new Error("--json needs a file name");
     const scenarios: Scenario[] = [...(await stackEvaluation(quick)), ...(await addressAllocation(quick))];
     if (!quick || stepBinariesCached()) {
-        scenarios.push(...(await stepCaSigning(quick)));
+        scenarios.push(...(await stepCaSigning(quick)), ...(await enrollmentThroughput(quick)));
     } else {
         console.log(
-            "step-ca signing: skipped in --quick (step-ca not built yet; run scripts/peers/step-ca.sh install)",
+            "step-ca signing and enrollment: skipped in --quick (step-ca not built yet; run scripts/peers/step-ca.sh install)",
         );
     }
     for (const s of scenarios) {

@@ -12,7 +12,6 @@ import { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { publicJwkFromPem } from "../../components/pki/jwk";
 import {
     deviceClaims,
     intermediateProfile,
@@ -21,7 +20,6 @@ import {
     subCaProfile,
 } from "../../components/pki/profile";
 import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
-import { ProvisionerSpec } from "../../components/step-ca/ca-json";
 import { deviceProvisioner } from "../../components/tenant-stack";
 import { DeviceCertificates } from "../../runtime/bridge/device-certificates";
 import {
@@ -38,20 +36,9 @@ import {
     verifyChain,
 } from "../../runtime/shared/step-ca";
 import { x509 } from "../../runtime/shared/x509";
+import { publicJwkFromPem } from "../../components/pki/jwk";
 import { csr, ecKey, intermediateCa, KeyPair, leafCertificate, rootCa, TestCa } from "../support/pki";
-import { RunningCa, startStepCa, stepBinaries } from "../support/step-ca";
-
-async function provisioner(
-    name: string,
-    issues: ProvisionerSpec["issues"],
-    claims: ProvisionerSpec["claims"],
-) {
-    const key = await ecKey("P256");
-    const jwk = publicJwkFromPem(key.publicPem);
-    const spec: ProvisionerSpec = { name, key: jwk, claims, issues };
-    const signer: ProvisionerKey = { name, kid: jwk.kid, privateKeyPem: key.privatePem, alg: "ES256" };
-    return { spec, signer };
-}
+import { RunningCa, startStepCa, stepBinaries, testProvisioner } from "../support/step-ca";
 
 interface Tenant {
     readonly id: string;
@@ -78,7 +65,7 @@ async function onboard(id: string): Promise<Tenant> {
     const subject = subCaCommonName(id);
     const token = await createToken(subCaSigner, { caDnsName: "localhost", subject, sans: permitted(id) });
     const signed = await provider.client.sign(await csr(subCaKey, subject, permitted(id)), token);
-    const bridge = await provisioner(deviceProvisioner(id), "device", deviceClaims("168h", "720h"));
+    const bridge = await testProvisioner(deviceProvisioner(id), "device", deviceClaims("168h", "720h"));
     const ca = await startStepCa({
         rootPem: root.pem,
         bundle: [signed.certificate, ica.pem],
@@ -105,7 +92,7 @@ beforeAll(async () => {
     stepBinaries();
     root = await rootCa(rootProfile);
     ica = await intermediateCa(intermediateProfile, root);
-    const subCa = await provisioner("tenant-sub-ca", "sub-ca", subCaClaims());
+    const subCa = await testProvisioner("tenant-sub-ca", "sub-ca", subCaClaims());
     subCaSigner = subCa.signer;
     provider = await startStepCa({
         rootPem: root.pem,

@@ -7,7 +7,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProvisionerSpec, renderCaJson } from "../../components/step-ca/ca-json";
-import { StepCaClient } from "../../runtime/shared/step-ca";
+import { ProvisionerKey, StepCaClient } from "../../runtime/shared/step-ca";
+import { publicJwkFromPem } from "../../components/pki/jwk";
+import { ecKey } from "./pki";
 import { projectRoot } from "../../tools/stack-config";
 import { encryptPrivateKey } from "../../components/pki/encrypted-key";
 
@@ -108,4 +110,17 @@ export async function startStepCa(setup: CaSetup): Promise<RunningCa> {
                 child.kill("SIGTERM");
             }),
     };
+}
+
+/** A JWK provisioner for a test CA: its ca.json entry and the key its client signs tokens with. */
+export async function testProvisioner(
+    name: string,
+    issues: ProvisionerSpec["issues"],
+    claims: ProvisionerSpec["claims"],
+): Promise<{ spec: ProvisionerSpec; signer: ProvisionerKey }> {
+    const key = await ecKey("P256");
+    const jwk = publicJwkFromPem(key.publicPem);
+    const spec: ProvisionerSpec = { name, key: jwk, claims, issues };
+    const signer: ProvisionerKey = { name, kid: jwk.kid, privateKeyPem: key.privatePem, alg: "ES256" };
+    return { spec, signer };
 }

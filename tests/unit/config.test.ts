@@ -290,7 +290,7 @@ describe("tenant configuration", () => {
         ).toEqual(['cdm:wireguardCidr: "10.8.0/16" is not an IPv4 CIDR such as 10.8.0.0/16']);
         expect(
             problemsOf(() => parseTenantConfig(raw("tenant", { "cdm:wireguardCidr": "10.8.0.0/31" }))),
-        ).toEqual(['cdm:wireguardCidr: prefix /31 of "10.8.0.0/31" is outside /8../30']);
+        ).toEqual(['cdm:wireguardCidr: prefix /31 of "10.8.0.0/31" is outside /16../30']);
     });
 
     it("requires a fully qualified provider stack reference", () => {

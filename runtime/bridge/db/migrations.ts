@@ -40,6 +40,81 @@ export const migrations: readonly Migration[] = [
             );
         `,
     },
+    {
+        version: 2,
+        name: "devices, their certificates, audit events and the WireGuard peer feed",
+        sql: `
+            CREATE TABLE devices (
+                id                    text PRIMARY KEY,
+                wireguard_public_key  text NOT NULL UNIQUE,
+                key_algorithm         text NOT NULL,
+                certificate_serial    text NOT NULL,
+                certificate_not_after timestamptz NOT NULL,
+                ota_token             text NOT NULL,
+                enrollment_token_id   uuid NOT NULL,
+                enrolled_at           timestamptz NOT NULL DEFAULT now(),
+                renewed_at            timestamptz,
+                first_connected_at    timestamptz,
+                last_connected_at     timestamptz
+            );
+            -- Every certificate a device was given, so decommissioning revokes all that are still valid.
+            CREATE TABLE device_certificates (
+                serial      text PRIMARY KEY,
+                device_id   text NOT NULL,
+                not_after   timestamptz NOT NULL,
+                issued_at   timestamptz NOT NULL DEFAULT now(),
+                revoked_at  timestamptz
+            );
+            CREATE INDEX device_certificates_device ON device_certificates (device_id);
+            -- The audit trail outlives the devices it names.
+            CREATE TABLE device_events (
+                id          bigserial PRIMARY KEY,
+                device_id   text NOT NULL,
+                kind        text NOT NULL,
+                actor       text NOT NULL,
+                details     jsonb NOT NULL DEFAULT '{}',
+                at          timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX device_events_device ON device_events (device_id, id);
+            -- Peer additions and removals in commit order; the peer-sync agent follows it by revision.
+            CREATE TABLE wireguard_peer_changes (
+                revision    bigserial PRIMARY KEY,
+                op          text NOT NULL CHECK (op IN ('add', 'remove')),
+                device_id   text NOT NULL,
+                public_key  text NOT NULL,
+                address     inet NOT NULL,
+                at          timestamptz NOT NULL DEFAULT now()
+            );
+        `,
+    },
+    {
+        version: 3,
+        name: "tenants onboarded by the provider bridge and their Sub-CA certificates",
+        sql: `
+            CREATE TABLE tenants (
+                id                     text PRIMARY KEY,
+                namespace              text NOT NULL,
+                onboarding_token_hash  bytea NOT NULL UNIQUE,
+                created_by             text NOT NULL,
+                created_at             timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE sub_ca_certificates (
+                serial      text PRIMARY KEY,
+                tenant_id   text NOT NULL REFERENCES tenants (id),
+                not_after   timestamptz NOT NULL,
+                issued_at   timestamptz NOT NULL DEFAULT now(),
+                revoked_at  timestamptz
+            );
+            CREATE TABLE tenant_events (
+                id          bigserial PRIMARY KEY,
+                tenant_id   text NOT NULL,
+                kind        text NOT NULL,
+                actor       text NOT NULL,
+                details     jsonb NOT NULL DEFAULT '{}',
+                at          timestamptz NOT NULL DEFAULT now()
+            );
+        `,
+    },
 ];
 
 /** Advisory lock that serializes migrations of concurrently starting bridges. */

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, errors, JWTPayload, jwtVerify } from "jose";
+import { createRemoteJWKSet, errors, JWTPayload, jwtVerify, JWTVerifyGetKey } from "jose";
 
 /** Why an access token was refused; callers answer 401 (or 403 for `forbidden`). */
 export class AccessDenied extends Error {
@@ -42,17 +42,20 @@ const algorithms = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256
  * Verifies Keycloak access tokens: signature by a key of the realm's JWKS (cached; fetched again
  * for an unknown `kid`, at most every 30 s), an allow-listed algorithm, issuer, audience,
  * `exp`/`nbf` with a small leeway, and the tenant. Roles come from the flat `roles` claim the
- * platform's clients add. Error messages name the failed check, never the token.
+ * platform's clients add. Error messages name the failed check, never the token. `keys` is
+ * the realm's remote key set; tests of other services may pass a local one.
  */
-export function accessTokenVerifier(policy: AccessPolicy): (token: string) => Promise<Caller> {
-    const keys = createRemoteJWKSet(
+export function accessTokenVerifier(
+    policy: AccessPolicy,
+    keys: JWTVerifyGetKey = createRemoteJWKSet(
         new URL(policy.jwksUrl ?? `${policy.issuer}/protocol/openid-connect/certs`),
         {
             cooldownDuration: 30_000,
             cacheMaxAge: 10 * 60_000,
             timeoutDuration: 5_000,
         },
-    );
+    ),
+): (token: string) => Promise<Caller> {
     return async (token) => {
         let payload: JWTPayload;
         try {

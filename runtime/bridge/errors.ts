@@ -1,0 +1,73 @@
+import { AccessDenied } from "../shared/auth/access-token";
+import { StepCaError } from "../shared/step-ca";
+import { AddressesExhausted } from "./addresses";
+import { CsrRefused } from "./device-csr";
+import { TokenRefused } from "./enrollment-tokens";
+
+/** An answer other than success: HTTP status, a stable code, and a message naming what was wrong. */
+export class ApiError extends Error {
+    constructor(
+        readonly status: number,
+        readonly code: string,
+        message: string,
+    ) {
+        super(message);
+        this.name = "ApiError";
+    }
+}
+
+/** The body of every error answer. */
+export interface ErrorBody {
+    readonly error: string;
+    readonly message: string;
+}
+
+/**
+ * Maps what the bridge's parts throw to answers. Peers' failures become 502/503 with a message
+ * that names the peer but carries none of its details (which may echo credentials).
+ */
+export function toApiError(error: unknown): ApiError {
+    if (error instanceof ApiError) return error;
+    if (error instanceof TokenRefused) return new ApiError(401, "enrollment_token_refused", error.message);
+    if (error instanceof CsrRefused) return new ApiError(400, "csr_refused", error.message);
+    if (error instanceof AccessDenied) {
+        return new ApiError(
+            error.status,
+            error.status === 401 ? "unauthenticated" : "forbidden",
+            error.message,
+        );
+    }
+    if (error instanceof AddressesExhausted) return new ApiError(503, "addresses_exhausted", error.message);
+    if (error instanceof StepCaError) {
+        return new ApiError(
+            502,
+            "certificate_authority_refused",
+            `the certificate authority refused: ${error.message}`,
+        );
+    }
+    if (error instanceof PeerUnavailable) {
+        return new ApiError(503, "peer_unavailable", `${error.peer} is unavailable; retry later`);
+    }
+    return new ApiError(500, "internal", "internal error");
+}
+
+/** A peer (step-ca, hawkBit) could not be reached or answered nonsense. */
+export class PeerUnavailable extends Error {
+    constructor(
+        readonly peer: string,
+        cause: unknown,
+    ) {
+        super(`${peer} is unavailable`, { cause });
+        this.name = "PeerUnavailable";
+    }
+}
+
+/** Runs a call to `peer`, turning transport failures (refused, timed out) into PeerUnavailable. */
+export async function callPeer<T>(peer: string, call: () => Promise<T>): Promise<T> {
+    try {
+        return await call();
+    } catch (error) {
+        if (error instanceof StepCaError && error.status < 500) throw error;
+        throw new PeerUnavailable(peer, error);
+    }
+}

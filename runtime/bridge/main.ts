@@ -1,0 +1,165 @@
+/**
+ * The IoT Bridge API process: reads its configuration from the environment (exits 2 naming
+ * every bad variable), migrates the database, serves the API and the management port, and
+ * shuts down gracefully on SIGTERM/SIGINT (readiness off, in-flight requests finish, then the
+ * database closes).
+ */
+import { PGlite } from "@electric-sql/pglite";
+import { readFileSync } from "node:fs";
+import { FastifyInstance } from "fastify";
+import { Pool } from "pg";
+import pino from "pino";
+import { accessTokenVerifier } from "../shared/auth/access-token";
+import { EnvError } from "../shared/env";
+import { HawkbitClient, tenantConfig } from "../shared/hawkbit/client";
+import { StepCaClient } from "../shared/step-ca";
+import { AddressPool } from "./addresses";
+import { BridgeConfig, DatabaseConfig, readBridgeConfig } from "./config";
+import { Database, pgDatabase, pgliteDatabase } from "./db/database";
+import { migrate } from "./db/migrations";
+import { DeviceCertificates } from "./device-certificates";
+import { managementServer } from "./management";
+import { BridgeMetrics } from "./metrics";
+import { PeerFeed } from "./peer-feed";
+import { providerBridgeApi } from "./provider-bridge";
+import { tenantBridgeApi } from "./tenant-bridge";
+import { parseIpv4Cidr, Ipv4Cidr } from "../shared/ipv4";
+
+/** Opens the configured database: PostgreSQL from the PG* variables, or embedded PGlite. */
+export function openDatabase(config: DatabaseConfig): Database {
+    if (config.kind === "pglite") return pgliteDatabase(new PGlite(config.dataDir));
+    // `pg` reads PGSSLMODE but not PGSSLROOTCERT: with a CA file, verify the server against it.
+    const caFile = process.env.PGSSLROOTCERT;
+    const ssl = caFile ? { ca: readFileSync(caFile, "utf8"), rejectUnauthorized: true } : undefined;
+    return pgDatabase(
+        new Pool({ max: config.poolSize, connectionTimeoutMillis: 10_000, ...(ssl ? { ssl } : {}) }),
+    );
+}
+
+/** A running bridge: both servers and what they hold. */
+export interface RunningBridge {
+    readonly api: FastifyInstance;
+    readonly management: FastifyInstance;
+    /** Stops taking requests, lets in-flight ones finish, closes the database. */
+    close(): Promise<void>;
+}
+
+/** Builds and starts a bridge from a validated configuration. */
+export async function startBridge(config: BridgeConfig, logLevel = "info"): Promise<RunningBridge> {
+    const log = pino({ level: logLevel === "silent" ? "silent" : logLevel });
+    const db = openDatabase(config.database);
+    const applied = await migrate(db);
+    if (applied.length > 0) log.info({ applied }, "database migrated");
+    const metrics = new BridgeMetrics();
+    const stepCa = new StepCaClient({ url: config.stepCa.url, rootPem: config.stepCa.rootPem });
+    const verify = accessTokenVerifier({
+        issuer: config.oidc.issuer,
+        jwksUrl: config.oidc.jwksUrl,
+        audience: config.oidc.audience,
+        ...(config.tenant ? { tenant: config.tenant.tenantId } : {}),
+    });
+    let api: FastifyInstance;
+    let feed: PeerFeed | undefined;
+    if (config.tenant) {
+        const tenant = config.tenant;
+        const addresses = new AddressPool(parseIpv4Cidr(tenant.wireguard.cidr, 16, 30) as Ipv4Cidr);
+        await addresses.prepare(db);
+        feed = new PeerFeed(db);
+        const hawkbit = new HawkbitClient(tenant.hawkbit);
+        // The tenant's OTA settings (30 s polling, target tokens on), applied idempotently.
+        await hawkbit.applyTenantConfig(tenantConfig()).then(
+            () => log.info("hawkBit tenant configuration applied"),
+            (error: unknown) =>
+                log.warn({ error: String(error) }, "could not apply hawkBit's tenant configuration"),
+        );
+        api = await tenantBridgeApi({
+            deps: {
+                db,
+                addresses,
+                feed,
+                signer: new DeviceCertificates({
+                    tenantId: tenant.tenantId,
+                    client: stepCa,
+                    caDnsName: config.stepCa.audienceHost,
+                    provisioner: config.stepCa.provisioner,
+                    rootPem: config.stepCa.rootPem,
+                    subCaPem: tenant.subCaPem,
+                }),
+                targets: hawkbit,
+                csrPolicy: { allowRsa: tenant.allowRsa },
+                log,
+            },
+            tenant,
+            rootPem: config.stepCa.rootPem,
+            verify,
+            metrics,
+            listen: config.listen,
+            logLevel,
+        });
+    } else {
+        api = await providerBridgeApi({ db, stepCa, config, verify, metrics, logLevel });
+    }
+    const state = { draining: false };
+    const management = await managementServer(db, metrics, state);
+    await api.listen({ host: config.listen.host, port: config.listen.port });
+    await management.listen({ host: config.listen.host, port: config.listen.managementPort });
+    log.info(
+        {
+            role: config.role,
+            port: config.listen.port,
+            managementPort: config.listen.managementPort,
+            tls: !!config.listen.tls,
+        },
+        "bridge listening",
+    );
+    return {
+        api,
+        management,
+        async close() {
+            state.draining = true;
+            await api.close();
+            await management.close();
+            stepCa.close();
+            await db.close();
+        },
+    };
+}
+
+async function main(): Promise<void> {
+    let config: BridgeConfig;
+    try {
+        config = readBridgeConfig(process.env);
+    } catch (error) {
+        if (error instanceof EnvError) {
+            process.stderr.write(`${error.message}\n`);
+            process.exit(2);
+        }
+        throw error;
+    }
+    const bridge = await startBridge(config, process.env.LOG_LEVEL ?? "info");
+    let stopping = false;
+    const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        bridge.api.log.info({ signal }, "shutting down");
+        // Kubernetes keeps routing for a moment after SIGTERM; readiness goes false first.
+        bridge.close().then(
+            () => process.exit(0),
+            (error: unknown) => {
+                bridge.api.log.error({ err: error }, "shutdown failed");
+                process.exit(1);
+            },
+        );
+    };
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+}
+
+if (require.main === module) {
+    main().catch((error: unknown) => {
+        process.stderr.write(
+            `bridge failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+        );
+        process.exit(1);
+    });
+}

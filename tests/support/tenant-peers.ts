@@ -1,0 +1,180 @@
+/**
+ * A tenant's real peers for the bridge's integration tests and benchmarks: PostgreSQL (a fresh
+ * database), the tenant step-ca with the program's device provisioner, and the files and
+ * variables a bridge process is configured with, as the deployment mounts them.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Pool } from "pg";
+import { deviceClaims, intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
+import { deviceProvisioner } from "../../components/tenant-stack";
+import { stepCaServiceNames, subCaPermittedNames } from "../../runtime/shared/pki-names";
+import { ProvisionerKey } from "../../runtime/shared/step-ca";
+import { ProvisionerSpec } from "../../components/step-ca/ca-json";
+import { x509 } from "../../runtime/shared/x509";
+import { startPeer } from "./peers";
+import { ecKey, intermediateCa, leafCertificate, rootCa, TestCa } from "./pki";
+import { RunningCa, startStepCa, testProvisioner } from "./step-ca";
+import { wireguardKey } from "./bridge";
+
+export interface TenantPeers {
+    readonly root: TestCa;
+    readonly ica: TestCa;
+    readonly subCa: TestCa;
+    readonly provisioner: { spec: ProvisionerSpec; signer: ProvisionerKey };
+    /** The running tenant step-ca (replaced by `restartStepCa`). */
+    stepCa: RunningCa;
+    readonly stepCaPort: number;
+    /** PG* settings of the fresh database. */
+    readonly pg: Record<string, string>;
+    /** A folder with the mounted files (certificates, provisioner, TLS). */
+    readonly dir: string;
+    /** Stops step-ca (for outage tests); `restartStepCa` brings it back on the same port. */
+    stopStepCa(): Promise<void>;
+    restartStepCa(): Promise<void>;
+    /** A pool on the database, for consistency checks. */
+    pool(): Pool;
+    close(): Promise<void>;
+}
+
+/** Starts PostgreSQL (fresh database `database`) and the tenant step-ca on `stepCaPort`. */
+export async function startTenantPeers(database: string, stepCaPort: number): Promise<TenantPeers> {
+    const server = startPeer("postgres");
+    const admin = new Pool({
+        host: server.PGHOST,
+        port: Number(server.PGPORT),
+        user: "postgres",
+        password: server.PGPASSWORD,
+        database: "postgres",
+    });
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const pg = {
+        PGHOST: server.PGHOST,
+        PGPORT: server.PGPORT,
+        PGUSER: "postgres",
+        PGPASSWORD: server.PGPASSWORD,
+        PGDATABASE: database,
+    };
+    const root = await rootCa(rootProfile);
+    const ica = await intermediateCa(intermediateProfile, root);
+    // `localhost` too: the test CA serves there.
+    const subCa = await intermediateCa(subCaProfile("acme"), ica, [
+        ...subCaPermittedNames("acme", "cdm-tenant-acme"),
+        "localhost",
+    ]);
+    const provisioner = await testProvisioner(
+        deviceProvisioner("acme"),
+        "device",
+        deviceClaims("24h", "168h"),
+    );
+    const start = () =>
+        startStepCa({
+            rootPem: root.pem,
+            bundle: [subCa.pem, ica.pem],
+            keyPem: subCa.key.privatePem,
+            provisioners: [provisioner.spec],
+            port: stepCaPort,
+            dnsNames: stepCaServiceNames("cdm-tenant-acme"),
+        });
+    const dir = mkdtempSync(join(tmpdir(), "bridge-"));
+    const pools: Pool[] = [];
+    const peers: TenantPeers = {
+        root,
+        ica,
+        subCa,
+        provisioner,
+        stepCa: await start(),
+        stepCaPort,
+        pg,
+        dir,
+        stopStepCa: () => peers.stepCa.stop(),
+        async restartStepCa() {
+            peers.stepCa = await start();
+        },
+        pool() {
+            const pool = new Pool({
+                host: pg.PGHOST,
+                port: Number(pg.PGPORT),
+                user: pg.PGUSER,
+                password: pg.PGPASSWORD,
+                database,
+                max: 4,
+            });
+            pools.push(pool);
+            return pool;
+        },
+        async close() {
+            await Promise.all(pools.map((p) => p.end()));
+            await peers.stepCa.stop();
+        },
+    };
+    return peers;
+}
+
+/** The PKI and step-ca a tenant bridge is configured with. */
+export type TenantPki = Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner" | "stepCaPort" | "dir">;
+
+/**
+ * Files and variables of a tenant bridge over `peers`, with TLS for mTLS renewal; the database
+ * variables are the caller's (PG* for PostgreSQL, BRIDGE_DATABASE=pglite for the embedded one).
+ */
+export async function tenantBridgeEnv(
+    peers: TenantPki,
+    ports: { api: number; management: number },
+    hawkbit: { url: string; username: string; password: string },
+    realmIssuer: string,
+): Promise<Record<string, string>> {
+    const file = (name: string, content: string) => {
+        const path = join(peers.dir, name);
+        writeFileSync(path, content, { mode: 0o600 });
+        return path;
+    };
+    const provisionerDir = join(peers.dir, "provisioner");
+    mkdirSync(provisionerDir, { recursive: true });
+    writeFileSync(join(provisionerDir, "name"), peers.provisioner.signer.name);
+    writeFileSync(join(provisionerDir, "kid"), peers.provisioner.signer.kid);
+    writeFileSync(join(provisionerDir, "private-key.pem"), peers.provisioner.signer.privateKeyPem);
+    const serverKey = await ecKey();
+    const server = await leafCertificate(
+        peers.ica,
+        "CN=localhost",
+        [
+            new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        ],
+        serverKey,
+    );
+    return {
+        BRIDGE_ROLE: "tenant",
+        BRIDGE_TENANT_ID: "acme",
+        BRIDGE_HOST: "127.0.0.1",
+        BRIDGE_PORT: String(ports.api),
+        BRIDGE_MANAGEMENT_PORT: String(ports.management),
+        BRIDGE_TLS_CERT_FILE: file("tls.crt", server.pem + peers.ica.pem),
+        BRIDGE_TLS_KEY_FILE: file("tls.key", serverKey.privatePem),
+        STEP_CA_URL: `https://localhost:${peers.stepCaPort}`,
+        STEP_CA_ROOT_FILE: file("root.crt", peers.root.pem),
+        STEP_CA_AUDIENCE_HOST: "localhost",
+        STEP_CA_PROVISIONER_DIR: provisionerDir,
+        SUB_CA_CERT_FILE: file("sub-ca.crt", peers.subCa.pem),
+        OIDC_ISSUER: realmIssuer,
+        WIREGUARD_CIDR: "10.8.0.0/16",
+        WIREGUARD_ENDPOINT: "vpn.acme.test:51820",
+        WIREGUARD_SERVER_PUBLIC_KEY: wireguardKey(),
+        DEVICE_MQTT_URL: "mqtts://things.acme.test:8883",
+        DEVICE_HAWKBIT_URL: "https://ota.acme.test",
+        DEVICE_INFLUX_URL: "https://metrics.acme.test",
+        INFLUX_ORG: "acme",
+        INFLUX_BUCKET: "devices",
+        INFLUX_DEVICE_TOKEN: "influx-device-write-token",
+        HAWKBIT_MGMT_URL: hawkbit.url,
+        HAWKBIT_USERNAME: hawkbit.username,
+        HAWKBIT_PASSWORD: hawkbit.password,
+        TERMINAL_PROXY_TOKEN: "t".repeat(40),
+        PEER_AGENT_TOKEN: "p".repeat(40),
+        THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(40),
+    };
+}
