@@ -72,20 +72,20 @@ export class AddressPool {
             [deviceId, this.network],
         );
         if (held.rows.length > 0) return this.address(held.rows[0].host_offset);
+        // Take the lowest free offset and record it for the device in one statement.
         const taken = await tx.query<{ host_offset: number }>(
-            `DELETE FROM wireguard_address_pool
-             WHERE (network, host_offset) = (
-                 SELECT network, host_offset FROM wireguard_address_pool
-                 WHERE network = $1::cidr ORDER BY host_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING host_offset`,
-            [this.network],
+            `WITH taken AS (
+                 DELETE FROM wireguard_address_pool
+                 WHERE (network, host_offset) = (
+                     SELECT network, host_offset FROM wireguard_address_pool
+                     WHERE network = $1::cidr ORDER BY host_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING network, host_offset)
+             INSERT INTO wireguard_addresses (network, host_offset, device_id)
+             SELECT network, host_offset, $2 FROM taken RETURNING host_offset`,
+            [this.network, deviceId],
         );
         if (taken.rows.length === 0) throw new AddressesExhausted(this.network);
         const offset = taken.rows[0].host_offset;
-        await tx.query(
-            "INSERT INTO wireguard_addresses (network, host_offset, device_id) VALUES ($1::cidr, $2, $3)",
-            [this.network, offset, deviceId],
-        );
         return this.address(offset);
     }
 

@@ -4,7 +4,7 @@ import { AddressPool } from "./addresses";
 import { Database } from "./db/database";
 import { DeviceCertificate } from "./device-certificates";
 import { checkDeviceCsr, CsrPolicy, isDeviceId } from "./device-csr";
-import { findDevice, lockDeviceId, recordEvent } from "./devices";
+import { findDevice, lockDeviceId } from "./devices";
 import { checkToken, consumeToken } from "./enrollment-tokens";
 import { ApiError, callPeer } from "./errors";
 import { PeerFeed } from "./peer-feed";
@@ -100,17 +100,6 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
                     `device ${deviceId} is already enrolled; re-enrolling needs a token that allows it`,
                 );
             }
-            const keyOwner = await tx.query<{ id: string }>(
-                "SELECT id FROM devices WHERE wireguard_public_key = $1 AND id <> $2",
-                [request.wireguardPublicKey, deviceId],
-            );
-            if (keyOwner.rows.length > 0) {
-                throw new ApiError(
-                    409,
-                    "wireguard_key_in_use",
-                    "wireguard_public_key belongs to another device",
-                );
-            }
             const address = await deps.addresses.allocate(tx, deviceId);
             issued = await callPeer("step-ca", () => deps.signer.sign(request.csrPem, deviceId));
             const otaToken = existing?.otaToken ?? randomBytes(24).toString("base64url");
@@ -118,37 +107,42 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
                 (await callPeer("hawkBit", () => deps.targets.ensureTarget(deviceId, deviceId, otaToken))) ===
                 "created";
             await consumeToken(tx, request.enrollmentToken, deviceId);
-            await tx.query(
-                `INSERT INTO devices (id, wireguard_public_key, key_algorithm, certificate_serial, certificate_not_after,
-                                      ota_token, enrollment_token_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (id) DO UPDATE SET wireguard_public_key = $2, key_algorithm = $3, certificate_serial = $4,
-                     certificate_not_after = $5, enrollment_token_id = $7, enrolled_at = now(), renewed_at = NULL`,
-                [
-                    deviceId,
-                    request.wireguardPublicKey,
-                    keyAlgorithm,
-                    issued.serialNumber,
-                    issued.notAfter,
-                    otaToken,
-                    token.id,
-                ],
-            );
-            await tx.query(
-                "INSERT INTO device_certificates (serial, device_id, not_after) VALUES ($1, $2, $3)",
-                [issued.serialNumber, deviceId, issued.notAfter],
-            );
-            await recordEvent(
-                tx,
-                deviceId,
-                existing ? "re-enrolled" : "enrolled",
-                `enrollment-token:${token.id}`,
-                {
-                    address,
-                    serial: issued.serialNumber,
-                    keyAlgorithm,
-                },
-            );
+            // One statement for the device, its certificate record and the audit event.
+            await tx
+                .query(
+                    `WITH device AS (
+                         INSERT INTO devices (id, wireguard_public_key, key_algorithm, certificate_serial,
+                                              certificate_not_after, ota_token, enrollment_token_id)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (id) DO UPDATE SET wireguard_public_key = $2, key_algorithm = $3,
+                             certificate_serial = $4, certificate_not_after = $5, enrollment_token_id = $7,
+                             enrolled_at = now(), renewed_at = NULL
+                         RETURNING id),
+                     certificate AS (
+                         INSERT INTO device_certificates (serial, device_id, not_after) VALUES ($4, $1, $5))
+                     INSERT INTO device_events (device_id, kind, actor, details) SELECT id, $8, $9, $10 FROM device`,
+                    [
+                        deviceId,
+                        request.wireguardPublicKey,
+                        keyAlgorithm,
+                        issued.serialNumber,
+                        issued.notAfter,
+                        otaToken,
+                        token.id,
+                        existing ? "re-enrolled" : "enrolled",
+                        `enrollment-token:${token.id}`,
+                        JSON.stringify({ address, serial: issued.serialNumber, keyAlgorithm }),
+                    ],
+                )
+                .catch((error: unknown) => {
+                    throw isUniqueViolation(error, "devices_wireguard_public_key_key")
+                        ? new ApiError(
+                              409,
+                              "wireguard_key_in_use",
+                              "wireguard_public_key belongs to another device",
+                          )
+                        : error;
+                });
             if (existing && existing.wireguardPublicKey !== request.wireguardPublicKey) {
                 await deps.feed.append(tx, "remove", {
                     deviceId,
@@ -206,4 +200,10 @@ async function undoOutside(
                 ),
             );
     }
+}
+
+/** True for PostgreSQL's unique violation (23505) of `constraint`, from `pg` or PGlite. */
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+    const e = error as { code?: string; constraint?: string };
+    return e?.code === "23505" && e.constraint === constraint;
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
+import { checkSignedSubCa } from "../../runtime/shared/sub-ca-check";
 import { isDnsLabel } from "../../components/config/validate";
 import { SubCaResponse } from "../shared/onboarding";
 import { subCaCommonName, subCaPermittedNames } from "../shared/pki-names";

@@ -44,10 +44,12 @@ export class PeerFeed {
      * lock is held until commit, and serializes every writer of the feed.
      */
     async append(tx: Queryable, op: "add" | "remove", peer: Peer): Promise<void> {
-        await tx.query("SELECT pg_advisory_xact_lock($1)", [feedLock]);
+        // The lock is taken before the row (and its revision) is made: the INSERT reads from it.
         await tx.query(
-            "INSERT INTO wireguard_peer_changes (op, device_id, public_key, address) VALUES ($1, $2, $3, $4)",
-            [op, peer.deviceId, peer.publicKey, peer.address],
+            `WITH locked AS (SELECT pg_advisory_xact_lock($1))
+             INSERT INTO wireguard_peer_changes (op, device_id, public_key, address)
+             SELECT $2, $3, $4, $5 FROM locked`,
+            [feedLock, op, peer.deviceId, peer.publicKey, peer.address],
         );
     }
 

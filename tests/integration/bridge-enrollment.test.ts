@@ -5,7 +5,6 @@
  * step-ca and hawkBit agree, and retries of what failed succeed.
  */
 import { Server } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pgDatabase } from "../../runtime/bridge/db/database";
@@ -14,7 +13,7 @@ import { HawkbitClient } from "../../runtime/shared/hawkbit/client";
 import { deviceDnsName } from "../../runtime/shared/pki-names";
 import { x509 } from "../../runtime/shared/x509";
 import { serveJwks, testRealm, TestRealm, wireguardKey } from "../support/bridge";
-import { BridgeProcess, startBridgeProcess } from "../support/bridge-process";
+import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
 import { RunningHawkbit, startHawkbit } from "../support/hawkbit";
 import { stopPeer } from "../support/peers";
 import { csr, ecKey, KeyPair } from "../support/pki";
@@ -60,31 +59,7 @@ function call(
     body?: unknown,
     options: { bearer?: string; identity?: { cert: string; key: string } } = {},
 ): Promise<{ status: number; json: any }> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-        const req = httpsRequest(
-            `${bridge.url}${path}`,
-            {
-                method,
-                ca: peers.root.pem,
-                agent: false,
-                ...(options.identity ?? {}),
-                headers: {
-                    ...(payload ? { "content-type": "application/json" } : {}),
-                    ...(options.bearer ? { authorization: `Bearer ${options.bearer}` } : {}),
-                },
-            },
-            (res) => {
-                let text = "";
-                res.on("data", (d: Buffer) => (text += d.toString()));
-                res.on("end", () =>
-                    resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }),
-                );
-            },
-        );
-        req.on("error", reject);
-        req.end(payload);
-    });
+    return httpsJson(`${bridge.url}${path}`, peers.root.pem, method, body, options);
 }
 
 async function token(options: { deviceId?: string; maxUses?: number }): Promise<string> {

@@ -19,7 +19,7 @@ import {
     subCaClaims,
     subCaProfile,
 } from "../../components/pki/profile";
-import { checkSignedSubCa } from "../../components/pki/signed-sub-ca";
+import { checkSignedSubCa } from "../../runtime/shared/sub-ca-check";
 import { deviceProvisioner } from "../../components/tenant-stack";
 import { DeviceCertificates } from "../../runtime/bridge/device-certificates";
 import {

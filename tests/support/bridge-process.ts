@@ -3,6 +3,7 @@
  * variables exactly as the deployment configures it, so tests can SIGKILL and restart it.
  */
 import { ChildProcess, spawn } from "node:child_process";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { projectRoot } from "../../tools/stack-config";
 
@@ -58,4 +59,39 @@ export async function startBridgeProcess(env: Record<string, string>): Promise<B
             return exited;
         },
     };
+}
+
+/** A JSON call over HTTPS trusting `rootPem`, with a bearer token or a client certificate. */
+export function httpsJson(
+    url: string,
+    rootPem: string,
+    method: string,
+    body?: unknown,
+    options: { bearer?: string; identity?: { cert: string; key: string } } = {},
+): Promise<{ status: number; json: any }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+        const req = httpsRequest(
+            url,
+            {
+                method,
+                ca: rootPem,
+                agent: false,
+                ...(options.identity ?? {}),
+                headers: {
+                    ...(payload ? { "content-type": "application/json" } : {}),
+                    ...(options.bearer ? { authorization: `Bearer ${options.bearer}` } : {}),
+                },
+            },
+            (res) => {
+                let text = "";
+                res.on("data", (d: Buffer) => (text += d.toString()));
+                res.on("end", () =>
+                    resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }),
+                );
+            },
+        );
+        req.on("error", reject);
+        req.end(payload);
+    });
 }

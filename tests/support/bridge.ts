@@ -222,7 +222,7 @@ export async function testPki(): Promise<{ root: TestCa; ica: TestCa; subCa: Tes
 export async function serveJwks(realm: TestRealm, port: number): Promise<import("node:http").Server> {
     const { createServer } = await import("node:http");
     const server = createServer((req, res) => {
-        const ok = req.url === "/realms/acme/protocol/openid-connect/certs";
+        const ok = req.url === `${new URL(realm.issuer).pathname}/protocol/openid-connect/certs`;
         res.writeHead(ok ? 200 : 404, { "content-type": "application/json" }).end(
             ok ? JSON.stringify(realm.jwks) : "{}",
         );

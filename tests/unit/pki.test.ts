@@ -11,7 +11,7 @@ import {
     subCaClaims,
     subCaProfile,
 } from "../../components/pki/profile";
-import { checkSignedSubCa, SubCaExpectation } from "../../components/pki/signed-sub-ca";
+import { checkSignedSubCa, SubCaExpectation } from "../../runtime/shared/sub-ca-check";
 import { subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { createToken } from "../../runtime/shared/step-ca";
 import { ecKey, intermediateCa, rootCa, TestCa } from "../support/pki";

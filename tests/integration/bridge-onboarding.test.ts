@@ -1,0 +1,274 @@
+/**
+ * The provider bridge as a process against real PostgreSQL and the provider step-ca: a platform
+ * admin registers a tenant, the tenant stack's own dynamic resource has its Sub-CA signed with
+ * the tenant's onboarding credential and accepts the answer, and every bad request is refused
+ * without signing anything.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { globalAgent } from "node:https";
+import { join } from "node:path";
+import { Server } from "node:http";
+import { Pool } from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
+import { intermediateProfile, rootProfile, subCaClaims } from "../../components/pki/profile";
+import { subCaCommonName, subCaPermittedNames } from "../../runtime/shared/pki-names";
+import { x509 } from "../../runtime/shared/x509";
+import { serveJwks, testRealm, TestRealm } from "../support/bridge";
+import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
+import { startPeer, stopPeer } from "../support/peers";
+import { csr, ecKey, intermediateCa, KeyPair, leafCertificate, rootCa, TestCa } from "../support/pki";
+import { RunningCa, startStepCa, testProvisioner } from "../support/step-ca";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+const base = 20500 + Math.floor(Math.random() * 300);
+const ports = { api: base, management: base + 1, stepCa: base + 2, jwks: base + 3 };
+
+let root: TestCa;
+let ica: TestCa;
+let stepCa: RunningCa;
+let realm: TestRealm;
+let jwks: Server;
+let bridge: BridgeProcess;
+let pool: Pool;
+
+beforeAll(async () => {
+    const pg = startPeer("postgres");
+    const admin = new Pool({
+        host: pg.PGHOST,
+        port: Number(pg.PGPORT),
+        user: "postgres",
+        password: pg.PGPASSWORD,
+        database: "postgres",
+    });
+    await admin.query("DROP DATABASE IF EXISTS bridge_provider WITH (FORCE)");
+    await admin.query("CREATE DATABASE bridge_provider");
+    await admin.end();
+    root = await rootCa(rootProfile);
+    ica = await intermediateCa(intermediateProfile, root);
+    const provisioner = await testProvisioner("tenant-sub-ca", "sub-ca", subCaClaims());
+    stepCa = await startStepCa({
+        rootPem: root.pem,
+        bundle: [ica.pem],
+        keyPem: ica.key.privatePem,
+        provisioners: [provisioner.spec],
+        port: ports.stepCa,
+    });
+    realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/platform`);
+    jwks = await serveJwks(realm, ports.jwks);
+    const dir = mkdtempSync(join(tmpdir(), "provider-bridge-"));
+    const file = (name: string, text: string) => (
+        writeFileSync(join(dir, name), text, { mode: 0o600 }),
+        join(dir, name)
+    );
+    mkdirSync(join(dir, "provisioner"));
+    writeFileSync(join(dir, "provisioner/name"), provisioner.signer.name);
+    writeFileSync(join(dir, "provisioner/kid"), provisioner.signer.kid);
+    writeFileSync(join(dir, "provisioner/private-key.pem"), provisioner.signer.privateKeyPem);
+    const serverKey = await ecKey();
+    const server = await leafCertificate(
+        ica,
+        "CN=localhost",
+        [
+            new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        ],
+        serverKey,
+    );
+    bridge = await startBridgeProcess({
+        PGHOST: pg.PGHOST,
+        PGPORT: pg.PGPORT,
+        PGUSER: "postgres",
+        PGPASSWORD: pg.PGPASSWORD,
+        PGDATABASE: "bridge_provider",
+        BRIDGE_ROLE: "provider",
+        BRIDGE_HOST: "127.0.0.1",
+        BRIDGE_PORT: String(ports.api),
+        BRIDGE_MANAGEMENT_PORT: String(ports.management),
+        BRIDGE_TLS_CERT_FILE: file("tls.crt", server.pem + ica.pem),
+        BRIDGE_TLS_KEY_FILE: file("tls.key", serverKey.privatePem),
+        STEP_CA_URL: `https://localhost:${ports.stepCa}`,
+        STEP_CA_ROOT_FILE: file("root.crt", root.pem),
+        STEP_CA_PROVISIONER_DIR: join(dir, "provisioner"),
+        OIDC_ISSUER: realm.issuer,
+        PLATFORM_DOMAIN: "cdm.example.com",
+        INTERMEDIATE_CERT_FILE: file("ica.crt", ica.pem),
+    });
+    pool = new Pool({
+        host: pg.PGHOST,
+        port: Number(pg.PGPORT),
+        user: "postgres",
+        password: pg.PGPASSWORD,
+        database: "bridge_provider",
+        max: 2,
+    });
+});
+
+afterAll(async () => {
+    await bridge?.stop();
+    jwks?.close();
+    await stepCa?.stop();
+    await pool?.end();
+    stopPeer("postgres");
+});
+
+function call(method: string, path: string, bearer: string, body?: unknown) {
+    return httpsJson(`${bridge.url}${path}`, root.pem, method, body, { bearer });
+}
+
+async function register(tenantId: string): Promise<string> {
+    const admin = await realm.token({ roles: ["platform-admin"], tenant: "platform" });
+    const res = await call("POST", "/v1/tenants", admin, { tenant_id: tenantId });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ tenant_id: tenantId, namespace: `cdm-tenant-${tenantId}` });
+    return res.json.onboarding_token;
+}
+
+async function subCaRequest(
+    tenantId: string,
+    names = subCaPermittedNames(tenantId, `cdm-tenant-${tenantId}`),
+    key?: KeyPair,
+) {
+    const k = key ?? (await ecKey());
+    return { key: k, csrPem: await csr(k, subCaCommonName(tenantId), names) };
+}
+
+const signedCount = async () =>
+    Number((await pool.query("SELECT count(*)::int AS n FROM sub_ca_certificates")).rows[0].n);
+
+describe("tenant onboarding on real peers", () => {
+    it("signs a tenant's Sub-CA through the tenant stack's own resource, and revokes exactly it", async () => {
+        globalAgent.options.ca = root.pem;
+        const token = await register("acme");
+        const { key, csrPem } = await subCaRequest("acme");
+        const inputs = {
+            bridgeUrl: bridge.url,
+            tenantId: "acme",
+            csrPem,
+            publicKeyPem: key.publicPem,
+            permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme"),
+            issuerPem: ica.pem,
+            rootPem: root.pem,
+            token,
+        };
+        const created = await signedSubCaProvider.create(inputs);
+        const cert = new x509.X509Certificate(created.outs.certificatePem);
+        expect(cert.subject).toContain(`CN=${subCaCommonName("acme")}`);
+        expect(cert.getExtension(x509.BasicConstraintsExtension)).toMatchObject({ ca: true, pathLength: 0 });
+        const events = await pool.query(
+            "SELECT kind, actor FROM tenant_events WHERE tenant_id = 'acme' ORDER BY id",
+        );
+        expect(events.rows).toEqual([
+            { kind: "registered", actor: "user:alice" },
+            { kind: "sub-ca signed", actor: "tenant:acme" },
+        ]);
+        await signedSubCaProvider.delete!(created.id, created.outs);
+        const revoked = await pool.query(
+            "SELECT serial FROM sub_ca_certificates WHERE revoked_at IS NOT NULL",
+        );
+        expect(revoked.rows).toEqual([{ serial: cert.serialNumber.toLowerCase() }]);
+    });
+
+    it("refuses bad Sub-CA requests and other tenants' credentials, signing nothing", async () => {
+        const globex = await register("globex");
+        const acme = await register("initech");
+        const before = await signedCount();
+        const cases: [string, () => Promise<{ status: number; json: any }>, number, string][] = [
+            [
+                "another tenant's credential",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", acme, {
+                        csr_pem: (await subCaRequest("globex")).csrPem,
+                    }),
+                403,
+                "the onboarding credential is not for tenant globex",
+            ],
+            [
+                "an unknown credential",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", "cdm_ot_nope", {
+                        csr_pem: (await subCaRequest("globex")).csrPem,
+                    }),
+                401,
+                "the onboarding credential is not valid",
+            ],
+            [
+                "another tenant's CN",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", globex, {
+                        csr_pem: (
+                            await subCaRequest("initech", subCaPermittedNames("globex", "cdm-tenant-globex"))
+                        ).csrPem,
+                    }),
+                400,
+                "the request's CN must be globex.sub-ca.cdm-platform",
+            ],
+            [
+                "an extra permitted name",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", globex, {
+                        csr_pem: (
+                            await subCaRequest("globex", [
+                                ...subCaPermittedNames("globex", "cdm-tenant-globex"),
+                                "cdm-platform",
+                            ])
+                        ).csrPem,
+                    }),
+                400,
+                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex").join(", ")}`,
+            ],
+            [
+                "another namespace's names",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", globex, {
+                        csr_pem: (await subCaRequest("globex", subCaPermittedNames("globex", "cdm-provider")))
+                            .csrPem,
+                    }),
+                400,
+                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex").join(", ")}`,
+            ],
+            [
+                "a P-384 key",
+                async () =>
+                    call("POST", "/v1/tenants/globex/sub-ca", globex, {
+                        csr_pem: (await subCaRequest("globex", undefined, await ecKey("P384"))).csrPem,
+                    }),
+                400,
+                "a Sub-CA key must be EC P-256",
+            ],
+            [
+                "garbage",
+                async () => call("POST", "/v1/tenants/globex/sub-ca", globex, { csr_pem: "garbage" }),
+                400,
+                "csr_pem is not a PEM certificate request",
+            ],
+            [
+                "revoking a serial that is not the tenant's",
+                async () => call("DELETE", "/v1/tenants/globex/sub-ca?serial=abcdef", globex),
+                404,
+                "tenant globex has no unrevoked Sub-CA with serial abcdef",
+            ],
+        ];
+        for (const [name, send, status, message] of cases) {
+            const res = await send();
+            expect([name, res.status, res.json.message]).toEqual([name, status, message]);
+        }
+        expect(await signedCount()).toBe(before);
+    });
+
+    it("lets only platform admins register tenants, once", async () => {
+        const operator = await realm.token({ roles: ["platform-operator"], tenant: "platform" });
+        const refused = await call("POST", "/v1/tenants", operator, { tenant_id: "umbrella" });
+        expect([refused.status, refused.json.message]).toEqual([
+            403,
+            "needs one of the roles platform-admin",
+        ]);
+        await register("umbrella");
+        const admin = await realm.token({ roles: ["platform-admin"], tenant: "platform" });
+        const again = await call("POST", "/v1/tenants", admin, { tenant_id: "umbrella" });
+        expect([again.status, again.json.error]).toEqual([409, "tenant_exists"]);
+        const bad = await call("POST", "/v1/tenants", admin, { tenant_id: "Not_A_Label" });
+        expect([bad.status, bad.json.error]).toEqual([400, "invalid_tenant_id"]);
+    });
+});
