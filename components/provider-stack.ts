@@ -91,13 +91,13 @@ export class ProviderStack extends pulumi.ComponentResource {
             child,
         );
         const realm = platformRealm(config.domain);
-        if (config.keycloak.realms) {
-            new KeycloakRealm(
-                `${name}-realm`,
-                { model: realm },
-                { parent: this, provider: this.keycloak.provider },
-            );
-        }
+        const realmResource = config.keycloak.realms
+            ? new KeycloakRealm(
+                  `${name}-realm`,
+                  { model: realm },
+                  { parent: this, provider: this.keycloak.provider },
+              )
+            : undefined;
         this.bridge = new Bridge(
             `${name}-bridge`,
             {
@@ -118,6 +118,14 @@ export class ProviderStack extends pulumi.ComponentResource {
                 publicUrl: this.endpoints.bridge,
                 platformDomain: config.domain,
                 intermediateCertificate: pki.intermediateCertificate,
+                ...(realmResource
+                    ? {
+                          keycloakAdmin: {
+                              url: this.keycloak.internalUrl,
+                              clientSecret: realmResource.clientSecrets.bridge,
+                          },
+                      }
+                    : {}),
             },
             child,
         );

@@ -77,6 +77,14 @@ export interface ProviderBridgeArgs extends BridgeBaseArgs {
     readonly platformDomain: string;
     /** The provider intermediate (PEM): the issuer every signed Sub-CA must have. */
     readonly intermediateCertificate: pulumi.Input<string>;
+    /**
+     * The platform realm's admin API for tenants' federation clients: Keycloak's in-cluster base
+     * URL and the secret of the realm's `bridge` client; federation is off without it.
+     */
+    readonly keycloakAdmin?: {
+        readonly url: pulumi.Input<string>;
+        readonly clientSecret: pulumi.Input<string>;
+    };
 }
 
 export type BridgeArgs = TenantBridgeArgs | ProviderBridgeArgs;
@@ -135,7 +143,24 @@ export class Bridge extends pulumi.ComponentResource {
                 },
             };
         } else {
-            roleEnv = { role: "provider", platformDomain: args.platformDomain };
+            const admin = args.keycloakAdmin;
+            roleEnv = {
+                role: "provider",
+                platformDomain: args.platformDomain,
+                ...(admin
+                    ? {
+                          keycloakAdmin: {
+                              url: admin.url,
+                              clientSecret: createCredentialSecret(
+                                  `${name}-keycloak-client`,
+                                  objectMeta(ctx, identity, "bridge-keycloak-client"),
+                                  { "client-secret": admin.clientSecret },
+                                  child,
+                              ).ref("client-secret"),
+                          },
+                      }
+                    : {}),
+            };
         }
         const pems: Record<string, pulumi.Input<string>> = {
             [caFiles.root]: args.stepCa.rootCertificate,

@@ -104,7 +104,15 @@ export interface TenantEnvInputs {
 }
 
 export type RoleEnvInputs =
-    | { readonly role: "provider"; readonly platformDomain: string }
+    | {
+          readonly role: "provider";
+          readonly platformDomain: string;
+          /** The platform realm's admin API (federation clients); the secret in a Secret. */
+          readonly keycloakAdmin?: {
+              readonly url: pulumi.Input<string>;
+              readonly clientSecret: SecretKeyRef;
+          };
+      }
     | { readonly role: "tenant"; readonly tenant: TenantEnvInputs };
 
 const secret = (name: string, key: string): SecretKeyRef => ({ secret: name, key });
@@ -138,6 +146,14 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
             ...common,
             PLATFORM_DOMAIN: inputs.platformDomain,
             INTERMEDIATE_CERT_FILE: `${bridgePaths.ca}/${caFiles.intermediate}`,
+            ...(inputs.keycloakAdmin
+                ? {
+                      KEYCLOAK_ADMIN_URL: inputs.keycloakAdmin.url,
+                      KEYCLOAK_REALM: "platform",
+                      KEYCLOAK_CLIENT_ID: "bridge",
+                      KEYCLOAK_CLIENT_SECRET: inputs.keycloakAdmin.clientSecret,
+                  }
+                : {}),
         };
     }
     const t = inputs.tenant;

@@ -29,6 +29,8 @@ export interface ClientModel {
     readonly audience?: string;
     /** Add the user's realm roles as a flat `roles` claim (Grafana, ThingsBoard, the terminal proxy read it). */
     readonly rolesClaim: boolean;
+    /** Roles of the realm's `realm-management` client granted to the service account (admin API rights). */
+    readonly realmManagementRoles: readonly string[];
 }
 
 /** The tenant realm's link to the platform realm: platform staff log in to a tenant through it. */
@@ -111,6 +113,7 @@ function client(c: Partial<ClientModel> & Pick<ClientModel, "clientId" | "name">
         redirectUris: [],
         webOrigins: [],
         rolesClaim: false,
+        realmManagementRoles: [],
         ...c,
     };
 }
@@ -122,6 +125,14 @@ export function platformRealm(domain: string): RealmModel {
         displayName: "cdm-platform",
         roles: platformRoles,
         clients: [
+            // The provider bridge makes tenants' federation clients through the admin API.
+            client({
+                clientId: "bridge",
+                name: "IoT Bridge API (provider)",
+                standardFlow: false,
+                serviceAccount: true,
+                realmManagementRoles: ["view-clients", "manage-clients"],
+            }),
             client({
                 clientId: "grafana",
                 name: "Platform Grafana",

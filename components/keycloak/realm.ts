@@ -73,6 +73,7 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                 child,
             );
         }
+        let realmManagement: pulumi.Output<{ id: string }> | undefined;
         for (const c of model.clients) {
             const client = new keycloak.openid.Client(
                 `${name}-client-${c.clientId}`,
@@ -93,6 +94,22 @@ export class KeycloakRealm extends pulumi.ComponentResource {
             );
             if (c.access === "confidential") {
                 this.clientSecrets[c.clientId] = pulumi.secret(client.clientSecret);
+            }
+            for (const role of c.realmManagementRoles) {
+                realmManagement ??= keycloak.openid.getClientOutput(
+                    { realmId: realm.id, clientId: "realm-management" },
+                    { parent: this, provider: opts?.provider },
+                );
+                new keycloak.openid.ClientServiceAccountRole(
+                    `${name}-client-${c.clientId}-${role}`,
+                    {
+                        realmId: realm.id,
+                        serviceAccountUserId: client.serviceAccountUserId,
+                        clientId: realmManagement.id,
+                        role,
+                    },
+                    child,
+                );
             }
             for (const mapper of clientMappers(model, c)) {
                 new keycloak.GenericProtocolMapper(

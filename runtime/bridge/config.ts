@@ -89,11 +89,22 @@ export interface TenantBridgeConfig {
     readonly serviceTokens: ServiceTokens;
 }
 
+/** The platform realm's admin API, as the bridge's service account uses it. */
+export interface KeycloakAdminConfig {
+    /** Keycloak's base URL with its relative path (in-cluster), for example `http://keycloak:8080/auth`. */
+    readonly url: string;
+    readonly realm: string;
+    readonly clientId: string;
+    readonly clientSecret: string;
+}
+
 export interface ProviderBridgeConfig {
-    /** The domain tenants' public names are derived from. */
+    /** The default domain of tenants' public names (a tenant may be registered with its own). */
     readonly platformDomain: string;
     /** The provider intermediate (PEM): the issuer every Sub-CA must have. */
     readonly intermediatePem: string;
+    /** Where tenants' federation clients are made; federation is off when absent. */
+    readonly keycloak?: KeycloakAdminConfig;
 }
 
 export interface BridgeConfig {
@@ -206,7 +217,16 @@ function readProvider(r: EnvReader): ProviderBridgeConfig {
     const platformDomain = r.required("PLATFORM_DOMAIN", "the platform's DNS domain");
     const intermediatePem =
         r.file("INTERMEDIATE_CERT_FILE", "the provider intermediate certificate (PEM)") ?? "";
-    return { platformDomain, intermediatePem };
+    const clientSecret = r.optional("KEYCLOAK_CLIENT_SECRET");
+    const keycloak: KeycloakAdminConfig | undefined = clientSecret
+        ? {
+              url: r.url("KEYCLOAK_ADMIN_URL", ["http", "https"], "Keycloak's base URL for the admin API")!,
+              realm: r.optional("KEYCLOAK_REALM") ?? "platform",
+              clientId: r.optional("KEYCLOAK_CLIENT_ID") ?? "bridge",
+              clientSecret,
+          }
+        : undefined;
+    return { platformDomain, intermediatePem, ...(keycloak ? { keycloak } : {}) };
 }
 
 /** A service credential: long enough that guessing is hopeless. */

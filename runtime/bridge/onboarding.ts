@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { checkSignedSubCa } from "../../runtime/shared/sub-ca-check";
-import { isDnsLabel } from "../../components/config/validate";
+import { isDnsLabel, isDnsName } from "../../components/config/validate";
 import { SubCaResponse } from "../shared/onboarding";
 import { subCaCommonName, subCaPermittedNames } from "../shared/pki-names";
 import { createToken, ProvisionerKey, StepCaClient } from "../shared/step-ca";
@@ -30,39 +30,59 @@ export interface RegisteredTenant {
     readonly onboardingToken: string;
 }
 
+/** A tenant as a platform admin registers it. */
+export interface TenantRegistration {
+    readonly id: string;
+    /** The namespace its Sub-CA's step-ca Service names are in. */
+    readonly namespace: string;
+    /** The domain its public names are under (`auth.<id>.<domain>` is its Keycloak). */
+    readonly domain: string;
+}
+
 /**
  * Registers a tenant (a platform admin does this once per tenant): fixes the namespace its
- * Sub-CA is constrained to and issues the tenant's own onboarding credential, which works for
- * this tenant's onboarding routes only.
+ * Sub-CA is constrained to and the domain its federation redirect is derived from, and issues
+ * the tenant's own onboarding credential, which works for this tenant's onboarding routes only.
  */
 export async function registerTenant(
     db: Database,
-    tenantId: string,
-    namespace: string,
+    tenant: TenantRegistration,
     actor: string,
 ): Promise<RegisteredTenant> {
+    const { id: tenantId, namespace, domain } = tenant;
     if (!isDnsLabel(tenantId))
         throw new ApiError(400, "invalid_tenant_id", `"${tenantId}" is not a DNS label`);
     if (!isDnsLabel(namespace))
         throw new ApiError(400, "invalid_namespace", `"${namespace}" is not a namespace name`);
+    if (!isDnsName(domain)) throw new ApiError(400, "invalid_domain", `"${domain}" is not a DNS name`);
     const onboardingToken = `${tokenPrefix}${randomBytes(32).toString("base64url")}`;
     return db.transaction(async (tx) => {
         const { rows } = await tx.query(
-            `INSERT INTO tenants (id, namespace, onboarding_token_hash, created_by) VALUES ($1, $2, $3, $4)
+            `INSERT INTO tenants (id, namespace, domain, onboarding_token_hash, created_by) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO NOTHING RETURNING id`,
-            [tenantId, namespace, hash(onboardingToken), actor],
+            [tenantId, namespace, domain, hash(onboardingToken), actor],
         );
         if (rows.length === 0)
             throw new ApiError(409, "tenant_exists", `tenant ${tenantId} is already registered`);
-        await tenantEvent(tx, tenantId, "registered", actor, { namespace });
+        await tenantEvent(tx, tenantId, "registered", actor, { namespace, domain });
         return { tenantId, namespace, onboardingToken };
     });
 }
 
-/** The namespace of the tenant this onboarding credential belongs to; 401/403 otherwise. */
-export async function authenticateTenant(db: Database, tenantId: string, token: string): Promise<string> {
-    const { rows } = await db.query<{ id: string; namespace: string }>(
-        "SELECT id, namespace FROM tenants WHERE onboarding_token_hash = $1",
+/** A registered tenant as its onboarding routes need it. */
+export interface TenantRecord {
+    readonly namespace: string;
+    readonly domain: string;
+}
+
+/** The tenant this onboarding credential belongs to; 401/403 otherwise. */
+export async function authenticateTenant(
+    db: Database,
+    tenantId: string,
+    token: string,
+): Promise<TenantRecord> {
+    const { rows } = await db.query<{ id: string; namespace: string; domain: string }>(
+        "SELECT id, namespace, domain FROM tenants WHERE onboarding_token_hash = $1",
         [hash(token)],
     );
     if (rows.length === 0)
@@ -70,7 +90,7 @@ export async function authenticateTenant(db: Database, tenantId: string, token: 
     if (rows[0].id !== tenantId) {
         throw new ApiError(403, "forbidden", `the onboarding credential is not for tenant ${tenantId}`);
     }
-    return rows[0].namespace;
+    return { namespace: rows[0].namespace, domain: rows[0].domain };
 }
 
 /**
@@ -179,7 +199,8 @@ export async function revokeSubCa(
     });
 }
 
-async function tenantEvent(
+/** Appends to a tenant's audit trail. */
+export async function tenantEvent(
     tx: Queryable,
     tenantId: string,
     kind: string,

@@ -212,6 +212,12 @@ describe("provider bridge", () => {
             ...commonEnv("cdm-provider", "platform", "https://auth.cdm.example.com/auth/realms/platform"),
             PLATFORM_DOMAIN: "cdm.example.com",
             INTERMEDIATE_CERT_FILE: "/etc/bridge/ca/intermediate_ca.crt",
+            KEYCLOAK_ADMIN_URL: "http://keycloak.cdm-provider.svc.cluster.local:8080/auth",
+            KEYCLOAK_REALM: "platform",
+            KEYCLOAK_CLIENT_ID: "bridge",
+            KEYCLOAK_CLIENT_SECRET: {
+                secretKeyRef: { name: "bridge-keycloak-client", key: "client-secret" },
+            },
         });
         expect(podSpec(provider).volumes).toContainEqual({
             name: "provisioner",
@@ -219,7 +225,11 @@ describe("provider bridge", () => {
         });
         expect(runtimeConfig(provider)).toMatchObject({
             role: "provider",
-            provider: { platformDomain: "cdm.example.com", intermediatePem: "ca/intermediate_ca.crt" },
+            provider: {
+                platformDomain: "cdm.example.com",
+                intermediatePem: "ca/intermediate_ca.crt",
+                keycloak: { realm: "platform", clientId: "bridge" },
+            },
             listen: { tls: { certPem: "tls/tls.crt" } },
         });
     });

@@ -70,6 +70,7 @@ describe("platform root and intermediate", () => {
             "provider-step-ca-encrypted-key": ["password", "privateKeyPem"],
             "provider-step-ca-keys": ["stringData"],
             "provider-step-ca-tenant-sub-ca-provisioner": ["stringData"],
+            "provider-bridge-keycloak-client": ["stringData"],
         });
     });
 });

@@ -11,6 +11,15 @@ import { Server } from "node:http";
 import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
+import { federationClientProvider } from "../../components/keycloak/federation-client";
+import {
+    brokerRedirectUri,
+    federationAlias,
+    keycloakBasePath,
+    platformRealm,
+    tenantOrigins,
+} from "../../components/keycloak/model";
+import { RunningKeycloak, startKeycloak } from "../support/keycloak";
 import { intermediateProfile, rootProfile, subCaClaims } from "../../components/pki/profile";
 import { subCaCommonName, subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { x509 } from "../../runtime/shared/x509";
@@ -23,7 +32,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 
 const base = 20500 + Math.floor(Math.random() * 300);
-const ports = { api: base, management: base + 1, stepCa: base + 2, jwks: base + 3 };
+const ports = {
+    api: base,
+    management: base + 1,
+    stepCa: base + 2,
+    jwks: base + 3,
+    keycloak: base + 4,
+    keycloakManagement: base + 5,
+};
 
 let root: TestCa;
 let ica: TestCa;
@@ -32,6 +48,7 @@ let realm: TestRealm;
 let jwks: Server;
 let bridge: BridgeProcess;
 let pool: Pool;
+let keycloak: RunningKeycloak;
 
 beforeAll(async () => {
     const pg = startPeer("postgres");
@@ -55,6 +72,8 @@ beforeAll(async () => {
         provisioners: [provisioner.spec],
         port: ports.stepCa,
     });
+    keycloak = await startKeycloak(ports.keycloak, ports.keycloakManagement);
+    const keycloakSecrets = await keycloak.admin.applyRealm(platformRealm("cdm.example.com"));
     realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/platform`);
     jwks = await serveJwks(realm, ports.jwks);
     const dir = mkdtempSync(join(tmpdir(), "provider-bridge-"));
@@ -94,6 +113,8 @@ beforeAll(async () => {
         OIDC_ISSUER: realm.issuer,
         PLATFORM_DOMAIN: "cdm.example.com",
         INTERMEDIATE_CERT_FILE: file("ica.crt", ica.pem),
+        KEYCLOAK_ADMIN_URL: `${keycloak.origin}${keycloakBasePath}`,
+        KEYCLOAK_CLIENT_SECRET: keycloakSecrets.bridge,
     });
     pool = new Pool({
         host: pg.PGHOST,
@@ -109,6 +130,7 @@ afterAll(async () => {
     await bridge?.stop();
     jwks?.close();
     await stepCa?.stop();
+    await keycloak?.stop();
     await pool?.end();
     stopPeer("postgres");
 });
@@ -270,5 +292,65 @@ describe("tenant onboarding on real peers", () => {
         expect([again.status, again.json.error]).toEqual([409, "tenant_exists"]);
         const bad = await call("POST", "/v1/tenants", admin, { tenant_id: "Not_A_Label" });
         expect([bad.status, bad.json.error]).toEqual([400, "invalid_tenant_id"]);
+    });
+});
+
+describe("federation clients on a real Keycloak", () => {
+    const redirectUri = (tenantId: string) =>
+        brokerRedirectUri(tenantOrigins("cdm.example.com", tenantId).identity, tenantId, federationAlias);
+
+    /** The status of a token introspection authenticated as `clientId`: 200 only with its real secret. */
+    async function introspectionStatus(clientId: string, secret: string): Promise<number> {
+        const res = await fetch(
+            `${keycloak.origin}${keycloakBasePath}/realms/platform/protocol/openid-connect/token/introspect`,
+            {
+                method: "POST",
+                headers: { "content-type": "application/x-www-form-urlencoded" },
+                body: new URLSearchParams({ token: "x", client_id: clientId, client_secret: secret }),
+            },
+        );
+        return res.status;
+    }
+
+    it("creates the tenant's client through the tenant stack's own resource, idempotently, and removes it", async () => {
+        globalAgent.options.ca = root.pem;
+        const token = await register("hooli");
+        const inputs = { bridgeUrl: bridge.url, tenantId: "hooli", redirectUri: redirectUri("hooli"), token };
+        const created = await federationClientProvider.create(inputs);
+        expect(created.outs.clientId).toBe("tenant-hooli");
+        const [client] = await keycloak.admin.call("GET", "/platform/clients?clientId=tenant-hooli");
+        expect(client).toMatchObject({
+            publicClient: false,
+            standardFlowEnabled: true,
+            implicitFlowEnabled: false,
+            directAccessGrantsEnabled: false,
+            serviceAccountsEnabled: false,
+            redirectUris: [redirectUri("hooli")],
+        });
+        // The secret is the client's own: Keycloak authenticates the client with it.
+        expect(await introspectionStatus("tenant-hooli", created.outs.clientSecret)).toBe(200);
+        expect(await introspectionStatus("tenant-hooli", "wrong")).toBe(401);
+        const again = await federationClientProvider.create(inputs);
+        expect(again.outs.clientSecret).toBe(created.outs.clientSecret);
+        await federationClientProvider.delete!(created.id, created.outs);
+        expect(await keycloak.admin.call("GET", "/platform/clients?clientId=tenant-hooli")).toEqual([]);
+        await federationClientProvider.delete!(created.id, created.outs);
+    });
+
+    it("refuses a redirect URI other than the tenant's own broker endpoint, and other tenants' credentials", async () => {
+        const pied = await register("piedpiper");
+        const wrong = await call("POST", "/v1/tenants/piedpiper/federation-client", pied, {
+            redirect_uri: "https://evil.example.com/auth/realms/piedpiper/broker/provider/endpoint",
+        });
+        expect([wrong.status, wrong.json.message]).toEqual([
+            400,
+            `the federation client's redirect URI must be ${redirectUri("piedpiper")}`,
+        ]);
+        const other = await register("aviato");
+        const foreign = await call("POST", "/v1/tenants/piedpiper/federation-client", other, {
+            redirect_uri: redirectUri("piedpiper"),
+        });
+        expect(foreign.status).toBe(403);
+        expect(await keycloak.admin.call("GET", "/platform/clients?clientId=tenant-piedpiper")).toEqual([]);
     });
 });

@@ -159,6 +159,23 @@ export class KeycloakAdmin {
                 secrets[c.clientId] = (
                     await this.call("GET", `/${model.realm}/clients/${id}/client-secret`)
                 ).value;
+            if (c.realmManagementRoles.length > 0) {
+                const user = await this.call("GET", `/${model.realm}/clients/${id}/service-account-user`);
+                const [management] = await this.call(
+                    "GET",
+                    `/${model.realm}/clients?clientId=realm-management`,
+                );
+                const roles = await Promise.all(
+                    c.realmManagementRoles.map((r) =>
+                        this.call("GET", `/${model.realm}/clients/${management.id}/roles/${r}`),
+                    ),
+                );
+                await this.call(
+                    "POST",
+                    `/${model.realm}/users/${user.id}/role-mappings/clients/${management.id}`,
+                    roles,
+                );
+            }
         }
         if (model.federation) {
             const f = model.federation;

@@ -115,6 +115,11 @@ export const migrations: readonly Migration[] = [
             );
         `,
     },
+    {
+        version: 4,
+        name: "the domain each tenant's public names are under",
+        sql: "ALTER TABLE tenants ADD COLUMN domain text",
+    },
 ];
 
 /** Advisory lock that serializes migrations of concurrently starting bridges. */

@@ -5,8 +5,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { TenantBridgeConfig } from "../../../runtime/bridge/config";
 import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
 import { migrate } from "../../../runtime/bridge/db/migrations";
-import { subCaRoute } from "../../../runtime/bridge/provider-bridge";
-import { subCaPath } from "../../../runtime/shared/onboarding";
+import { federationClientRoute, subCaRoute } from "../../../runtime/bridge/routes/provider-context";
+import { federationClientPath, subCaPath } from "../../../runtime/shared/onboarding";
 import {
     lifecycleDeps,
     LocalSigner,
@@ -330,5 +330,6 @@ describe("the API description", () => {
 
     it("serves the provider's Sub-CA route at the path tenant stacks call", () => {
         expect(subCaRoute.replace(":tenantId", "acme")).toBe(subCaPath("acme"));
+        expect(federationClientRoute.replace(":tenantId", "acme")).toBe(federationClientPath("acme"));
     });
 });

@@ -1,0 +1,25 @@
+import { KeycloakAdmin } from "../../shared/keycloak-admin";
+import { TokenVerifier } from "../auth";
+import { ProviderBridgeConfig } from "../config";
+import { Database } from "../db/database";
+import { SubCaSigning } from "../onboarding";
+
+/** What the provider bridge's routes share. */
+export interface ProviderRoutes {
+    readonly db: Database;
+    readonly provider: ProviderBridgeConfig;
+    readonly verify: TokenVerifier;
+    readonly signing: SubCaSigning;
+    /** The platform realm's admin API; undefined when federation is not configured. */
+    readonly keycloak?: KeycloakAdmin;
+}
+
+/** The routes of `subCaPath` and `federationClientPath` (runtime/shared/onboarding.ts); a unit test keeps them equal. */
+export const subCaRoute = "/v1/tenants/:tenantId/sub-ca";
+export const federationClientRoute = "/v1/tenants/:tenantId/federation-client";
+
+export const tenantParams = {
+    type: "object",
+    required: ["tenantId"],
+    properties: { tenantId: { type: "string", minLength: 1, maxLength: 63 } },
+} as const;
