@@ -56,7 +56,18 @@ describe("identity model", () => {
             },
         });
         const platform = platformRealm("cdm.example.com");
-        expect(clientMappers(platform, platform.clients[0]).map((m) => m.name)).toEqual(["roles"]);
+        expect(
+            platform.clients.map((c) => [c.clientId, clientMappers(platform, c).map((m) => m.name)]),
+        ).toEqual([
+            ["bridge", []],
+            ["grafana", ["roles"]],
+        ]);
+        // Only the provider bridge gets admin rights, and only over clients (federation clients).
+        expect(
+            [...platform.clients, ...acme.clients]
+                .filter((c) => c.realmManagementRoles.length > 0)
+                .map((c) => [c.clientId, c.realmManagementRoles]),
+        ).toEqual([["bridge", ["view-clients", "manage-clients"]]]);
     });
 
     it("maps platform roles to tenant roles, never to device-terminal", () => {
@@ -79,6 +90,7 @@ describe("identity model", () => {
             redirectUris: ["https://x/endpoint"],
             webOrigins: [],
             rolesClaim: false,
+            realmManagementRoles: [],
         });
     });
 });
