@@ -8,6 +8,7 @@ import { findDevice, lockDeviceId } from "./devices";
 import { checkToken, consumeToken } from "./enrollment-tokens";
 import { ApiError, callPeer } from "./errors";
 import { PeerFeed } from "./peer-feed";
+import { undo } from "./pending-undo";
 
 /** Signs and revokes device certificates (DeviceCertificates, at the tenant step-ca). */
 export interface DeviceSigner {
@@ -173,7 +174,7 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
     }
 }
 
-/** Undoes a failed enrollment's effects outside the database; failures are reported, not thrown. */
+/** Undoes a failed enrollment's effects outside the database, now or, failing that, later. */
 async function undoOutside(
     deps: LifecycleDeps,
     deviceId: string,
@@ -181,24 +182,14 @@ async function undoOutside(
     targetCreated: boolean,
 ): Promise<void> {
     if (issued) {
-        await deps.signer
-            .revoke(issued.serialNumber, "enrollment rolled back")
-            .catch((error: unknown) =>
-                deps.log.warn(
-                    { deviceId, serial: issued.serialNumber, error: String(error) },
-                    "could not revoke the certificate of a failed enrollment",
-                ),
-            );
+        await undo(deps, {
+            kind: "revoke-certificate",
+            subject: issued.serialNumber,
+            reason: "enrollment rolled back",
+        });
     }
     if (targetCreated) {
-        await deps.targets
-            .deleteTarget(deviceId)
-            .catch((error: unknown) =>
-                deps.log.warn(
-                    { deviceId, error: String(error) },
-                    "could not delete the OTA target of a failed enrollment",
-                ),
-            );
+        await undo(deps, { kind: "delete-ota-target", subject: deviceId, reason: "enrollment rolled back" });
     }
 }
 

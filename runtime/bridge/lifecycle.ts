@@ -1,10 +1,11 @@
-import { StepCaError, verifyChain } from "../shared/step-ca";
+import { verifyChain } from "../shared/step-ca";
 import { x509 } from "../shared/x509";
 import { DeviceCertificate } from "./device-certificates";
 import { checkDeviceCsr } from "./device-csr";
 import { deviceView, DeviceView, findDevice, lockDeviceId, recordEvent } from "./devices";
 import { LifecycleDeps } from "./enrollment";
 import { ApiError, callPeer } from "./errors";
+import { revokeOnce, undo } from "./pending-undo";
 
 /** The certificate a device presented over mutual TLS, and the CAs it must chain to. */
 export interface PresentedCertificate {
@@ -62,15 +63,11 @@ export async function renew(
         });
     } catch (error) {
         if (issued) {
-            const serialNumber = issued.serialNumber;
-            await deps.signer
-                .revoke(serialNumber, "renewal rolled back")
-                .catch((e: unknown) =>
-                    deps.log.warn(
-                        { deviceId, serial: serialNumber, error: String(e) },
-                        "could not revoke a rolled-back renewal",
-                    ),
-                );
+            await undo(deps, {
+                kind: "revoke-certificate",
+                subject: issued.serialNumber,
+                reason: "renewal rolled back",
+            });
         }
         throw error;
     }
@@ -152,16 +149,6 @@ export async function decommission(
         });
     } finally {
         deps.feed.notify();
-    }
-}
-
-/** Revokes at step-ca; a certificate step-ca already revoked counts as revoked. */
-async function revokeOnce(deps: LifecycleDeps, serial: string, reason: string): Promise<void> {
-    try {
-        await deps.signer.revoke(serial, reason);
-    } catch (error) {
-        if (error instanceof StepCaError && /already revoked/i.test(error.message)) return;
-        throw error;
     }
 }
 

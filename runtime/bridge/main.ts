@@ -21,6 +21,8 @@ import { DeviceCertificates } from "./device-certificates";
 import { managementServer } from "./management";
 import { BridgeMetrics } from "./metrics";
 import { PeerFeed } from "./peer-feed";
+import { retryPendingUndo } from "./pending-undo";
+import { LifecycleDeps } from "./enrollment";
 import { providerBridgeApi } from "./provider-bridge";
 import { tenantBridgeApi } from "./tenant-bridge";
 import { parseIpv4Cidr, Ipv4Cidr } from "../shared/ipv4";
@@ -59,12 +61,11 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         ...(config.tenant ? { tenant: config.tenant.tenantId } : {}),
     });
     let api: FastifyInstance;
-    let feed: PeerFeed | undefined;
+    let lifecycle: LifecycleDeps | undefined;
     if (config.tenant) {
         const tenant = config.tenant;
         const addresses = new AddressPool(parseIpv4Cidr(tenant.wireguard.cidr, 16, 30) as Ipv4Cidr);
         await addresses.prepare(db);
-        feed = new PeerFeed(db);
         const hawkbit = new HawkbitClient(tenant.hawkbit);
         // The tenant's OTA settings (30 s polling, target tokens on), applied idempotently.
         await hawkbit.applyTenantConfig(tenantConfig()).then(
@@ -72,23 +73,24 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
             (error: unknown) =>
                 log.warn({ error: String(error) }, "could not apply hawkBit's tenant configuration"),
         );
+        lifecycle = {
+            db,
+            addresses,
+            feed: new PeerFeed(db),
+            signer: new DeviceCertificates({
+                tenantId: tenant.tenantId,
+                client: stepCa,
+                caDnsName: config.stepCa.audienceHost,
+                provisioner: config.stepCa.provisioner,
+                rootPem: config.stepCa.rootPem,
+                subCaPem: tenant.subCaPem,
+            }),
+            targets: hawkbit,
+            csrPolicy: { allowRsa: tenant.allowRsa },
+            log,
+        };
         api = await tenantBridgeApi({
-            deps: {
-                db,
-                addresses,
-                feed,
-                signer: new DeviceCertificates({
-                    tenantId: tenant.tenantId,
-                    client: stepCa,
-                    caDnsName: config.stepCa.audienceHost,
-                    provisioner: config.stepCa.provisioner,
-                    rootPem: config.stepCa.rootPem,
-                    subCaPem: tenant.subCaPem,
-                }),
-                targets: hawkbit,
-                csrPolicy: { allowRsa: tenant.allowRsa },
-                log,
-            },
+            deps: lifecycle,
             tenant,
             rootPem: config.stepCa.rootPem,
             verify,
@@ -99,6 +101,16 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
     } else {
         api = await providerBridgeApi({ db, stepCa, config, verify, metrics, logLevel });
     }
+    // Undo steps that failed (a peer was down) are retried in the background.
+    const undoDeps = lifecycle;
+    const retry = undoDeps
+        ? setInterval(() => {
+              retryPendingUndo(undoDeps).catch((error: unknown) =>
+                  log.warn({ error: String(error) }, "retrying pending undo steps failed"),
+              );
+          }, 30_000)
+        : undefined;
+    retry?.unref();
     const state = { draining: false };
     const management = await managementServer(db, metrics, state);
     await api.listen({ host: config.listen.host, port: config.listen.port });
@@ -117,6 +129,7 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         management,
         async close() {
             state.draining = true;
+            clearInterval(retry);
             await api.close();
             await management.close();
             stepCa.close();

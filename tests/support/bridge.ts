@@ -110,7 +110,14 @@ export class LocalSigner implements DeviceSigner {
         };
     }
 
+    /** How many of the next revocations fail (step-ca unreachable). */
+    failRevokes = 0;
+
     async revoke(serialNumberHex: string): Promise<void> {
+        if (this.failRevokes > 0) {
+            this.failRevokes--;
+            throw new Error("connect ECONNREFUSED 127.0.0.1:9000");
+        }
         this.revoked.push(serialNumberHex);
     }
 }
@@ -208,7 +215,7 @@ export function testTenantApi(
 
 /** The tables a tenant bridge writes, emptied between tests that share one database. */
 export const tenantTables =
-    "enrollment_tokens, wireguard_address_pool, wireguard_addresses, devices, device_certificates, device_events, wireguard_peer_changes";
+    "enrollment_tokens, wireguard_address_pool, wireguard_addresses, devices, device_certificates, device_events, wireguard_peer_changes, pending_undo";
 
 /** A platform PKI for tenant `acme`: root → intermediate → Sub-CA constrained to its devices. */
 export async function testPki(): Promise<{ root: TestCa; ica: TestCa; subCa: TestCa }> {

@@ -120,6 +120,22 @@ export const migrations: readonly Migration[] = [
         name: "the domain each tenant's public names are under",
         sql: "ALTER TABLE tenants ADD COLUMN domain text",
     },
+    {
+        version: 5,
+        name: "undo steps outside the database that failed and are retried",
+        sql: `
+            CREATE TABLE pending_undo (
+                id          bigserial PRIMARY KEY,
+                kind        text NOT NULL CHECK (kind IN ('revoke-certificate', 'delete-ota-target')),
+                subject     text NOT NULL,
+                reason      text NOT NULL,
+                attempts    integer NOT NULL DEFAULT 0,
+                last_error  text,
+                created_at  timestamptz NOT NULL DEFAULT now(),
+                next_at     timestamptz NOT NULL DEFAULT now()
+            );
+        `,
+    },
 ];
 
 /** Advisory lock that serializes migrations of concurrently starting bridges. */

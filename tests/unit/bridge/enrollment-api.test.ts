@@ -4,6 +4,8 @@ import { webcrypto } from "node:crypto";
 import { FastifyInstance } from "fastify";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TenantBridgeConfig } from "../../../runtime/bridge/config";
+import { LifecycleDeps } from "../../../runtime/bridge/enrollment";
+import { retryPendingUndo } from "../../../runtime/bridge/pending-undo";
 import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
 import { migrate } from "../../../runtime/bridge/db/migrations";
 import { x509 } from "../../../runtime/shared/x509";
@@ -32,6 +34,7 @@ let tenant: TenantBridgeConfig;
 let signer: LocalSigner;
 let targets: MapTargets;
 let app: FastifyInstance;
+let deps: LifecycleDeps;
 let admin: string;
 
 beforeAll(async () => {
@@ -55,7 +58,8 @@ beforeEach(async () => {
     tenant = testTenantConfig(subCa.pem, "10.8.0.0/24");
     signer = new LocalSigner(subCa, [ica.pem]);
     targets = new MapTargets();
-    app = await testTenantApi(await lifecycleDeps(db, tenant, signer, targets), tenant, root.pem, realm);
+    deps = await lifecycleDeps(db, tenant, signer, targets);
+    app = await testTenantApi(deps, tenant, root.pem, realm);
 });
 
 afterEach(async () => {
@@ -194,6 +198,42 @@ describe("enrollment", () => {
         expect(signer.revoked).toHaveLength(1);
         expect(await state()).toEqual(before);
         expect((await enroll("dev-0001", token)).statusCode).toBe(201);
+    });
+
+    it("records an undo that failed and retries it until step-ca takes the revocation", async () => {
+        const token = await issue({ device_id: "dev-0001", ttl_seconds: 600 });
+        targets.failNext = new Error("hawkBit answered 500");
+        signer.failRevokes = 2;
+        expect((await enroll("dev-0001", token)).statusCode).toBe(503);
+        expect(signer.revoked).toEqual([]);
+        const pending = async () =>
+            (await db.query<{ kind: string; attempts: number }>("SELECT kind, attempts FROM pending_undo"))
+                .rows;
+        expect(await pending()).toEqual([{ kind: "revoke-certificate", attempts: 0 }]);
+        expect(await retryPendingUndo(deps)).toBe(0);
+        expect(await pending()).toEqual([{ kind: "revoke-certificate", attempts: 1 }]);
+        await db.query("UPDATE pending_undo SET next_at = now()");
+        expect(await retryPendingUndo(deps)).toBe(1);
+        expect(signer.revoked).toHaveLength(1);
+        expect(await pending()).toEqual([]);
+    });
+
+    it("keeps an OTA target whose undo was pending once the device enrolled after all", async () => {
+        const token = await issue({ device_id: "dev-0001", ttl_seconds: 600 });
+        const request = await csr(await ecKey(), "dev-0001");
+        // The target is made, then the transaction fails on another device's WireGuard key.
+        const taken = wireguardKey();
+        await enroll("dev-0002", await issue({ device_id: "dev-0002", ttl_seconds: 600 }), undefined, taken);
+        const deleteTarget = targets.deleteTarget.bind(targets);
+        targets.deleteTarget = async () => {
+            throw new Error("hawkBit unreachable");
+        };
+        const clash = await enroll("dev-0001", token, request, taken);
+        expect([clash.statusCode, clash.json().error]).toEqual([409, "wireguard_key_in_use"]);
+        targets.deleteTarget = deleteTarget;
+        expect((await enroll("dev-0001", token, request)).statusCode).toBe(201);
+        expect(await retryPendingUndo(deps)).toBe(1);
+        expect(targets.targets.has("dev-0001")).toBe(true);
     });
 
     it("refuses a second enrollment unless the token allows it; re-enrollment keeps the address", async () => {
