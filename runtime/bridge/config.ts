@@ -19,7 +19,13 @@ export interface ListenConfig {
     /** Largest request body accepted, in bytes. */
     readonly bodyLimit: number;
     /** HTTPS with optional client certificates (needed for mTLS renewal); plain HTTP when absent. */
-    readonly tls?: { readonly certPem: string; readonly keyPem: string };
+    readonly tls?: {
+        readonly certPem: string;
+        readonly keyPem: string;
+        /** Where they were read from: re-read when cert-manager renews them in place. */
+        readonly certFile: string;
+        readonly keyFile: string;
+    };
 }
 
 export type DatabaseConfig =
@@ -131,7 +137,16 @@ export function readBridgeConfig(env: Readonly<Record<string, string | undefined
         port: r.integer("BRIDGE_PORT", 8443, 1, 65535),
         managementPort: r.integer("BRIDGE_MANAGEMENT_PORT", 9464, 1, 65535),
         bodyLimit: r.integer("BRIDGE_BODY_LIMIT_BYTES", 64 * 1024, 1024, 4 * 1024 * 1024),
-        ...(certPem && keyPem ? { tls: { certPem, keyPem } } : {}),
+        ...(certPem && keyPem
+            ? {
+                  tls: {
+                      certPem,
+                      keyPem,
+                      certFile: r.optional("BRIDGE_TLS_CERT_FILE")!,
+                      keyFile: r.optional("BRIDGE_TLS_KEY_FILE")!,
+                  },
+              }
+            : {}),
     };
     const databaseKind = r.oneOf("BRIDGE_DATABASE", ["postgres", "pglite"] as const, "postgres");
     if (databaseKind === "postgres") r.required("PGHOST", "the PostgreSQL host (with PGUSER, PGPASSWORD)");

@@ -21,6 +21,8 @@ import { DeviceCertificates } from "./device-certificates";
 import { managementServer } from "./management";
 import { BridgeMetrics } from "./metrics";
 import { PeerFeed } from "./peer-feed";
+import { reloadTlsOnChange } from "./tls-reload";
+import { Server as HttpsServer } from "node:https";
 import { retryPendingUndo } from "./pending-undo";
 import { LifecycleDeps } from "./enrollment";
 import { providerBridgeApi } from "./provider-bridge";
@@ -114,6 +116,8 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
     const state = { draining: false };
     const management = await managementServer(db, metrics, state);
     await api.listen({ host: config.listen.host, port: config.listen.port });
+    const tls = config.listen.tls;
+    const stopTlsReload = tls ? reloadTlsOnChange(api.server as HttpsServer, tls, log) : undefined;
     await management.listen({ host: config.listen.host, port: config.listen.managementPort });
     log.info(
         {
@@ -130,6 +134,7 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         async close() {
             state.draining = true;
             clearInterval(retry);
+            stopTlsReload?.();
             await api.close();
             await management.close();
             stepCa.close();
