@@ -67,21 +67,20 @@ export class AddressPool {
 
     /** The device's address, allocating one when it has none; returns the dotted address. */
     async allocate(tx: Queryable, deviceId: string): Promise<string> {
-        const held = await tx.query<{ host_offset: number }>(
-            "SELECT host_offset FROM wireguard_addresses WHERE device_id = $1 AND network = $2::cidr",
-            [deviceId, this.network],
-        );
-        if (held.rows.length > 0) return this.address(held.rows[0].host_offset);
-        // Take the lowest free offset and record it for the device in one statement.
+        // One statement: the address the device holds, or else the lowest free one, taken for it.
         const taken = await tx.query<{ host_offset: number }>(
-            `WITH taken AS (
+            `WITH held AS (
+                 SELECT host_offset FROM wireguard_addresses WHERE device_id = $2 AND network = $1::cidr),
+             taken AS (
                  DELETE FROM wireguard_address_pool
-                 WHERE (network, host_offset) = (
+                 WHERE NOT EXISTS (SELECT 1 FROM held) AND (network, host_offset) = (
                      SELECT network, host_offset FROM wireguard_address_pool
                      WHERE network = $1::cidr ORDER BY host_offset LIMIT 1 FOR UPDATE SKIP LOCKED)
-                 RETURNING network, host_offset)
-             INSERT INTO wireguard_addresses (network, host_offset, device_id)
-             SELECT network, host_offset, $2 FROM taken RETURNING host_offset`,
+                 RETURNING network, host_offset),
+             recorded AS (
+                 INSERT INTO wireguard_addresses (network, host_offset, device_id)
+                 SELECT network, host_offset, $2 FROM taken RETURNING host_offset)
+             SELECT host_offset FROM held UNION ALL SELECT host_offset FROM recorded`,
             [this.network, deviceId],
         );
         if (taken.rows.length === 0) throw new AddressesExhausted(this.network);
