@@ -111,6 +111,8 @@ export interface ProviderBridgeConfig {
     readonly intermediatePem: string;
     /** Where tenants' federation clients are made; federation is off when absent. */
     readonly keycloak?: KeycloakAdminConfig;
+    /** The metrics RabbitMQ's management API, where tenants' publishers are made; off when absent. */
+    readonly rabbitmq?: { readonly url: string; readonly username: string; readonly password: string };
 }
 
 export interface BridgeConfig {
@@ -241,7 +243,20 @@ function readProvider(r: EnvReader): ProviderBridgeConfig {
               clientSecret,
           }
         : undefined;
-    return { platformDomain, intermediatePem, ...(keycloak ? { keycloak } : {}) };
+    const rabbitmqUrl = r.url("RABBITMQ_MGMT_URL", ["http", "https"], "", false);
+    const rabbitmq = rabbitmqUrl
+        ? {
+              url: rabbitmqUrl,
+              username: r.required("RABBITMQ_USERNAME", "the bridge's RabbitMQ user"),
+              password: r.required("RABBITMQ_PASSWORD", "the bridge's RabbitMQ password"),
+          }
+        : undefined;
+    return {
+        platformDomain,
+        intermediatePem,
+        ...(keycloak ? { keycloak } : {}),
+        ...(rabbitmq ? { rabbitmq } : {}),
+    };
 }
 
 /** A service credential: long enough that guessing is hopeless. */

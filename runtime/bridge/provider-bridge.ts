@@ -1,5 +1,7 @@
 import { FastifyInstance } from "fastify";
 import { KeycloakAdmin } from "../shared/keycloak-admin";
+import { RabbitmqAdmin } from "../shared/rabbitmq-admin";
+import { amqpRoutes } from "./routes/amqp";
 import { StepCaClient } from "../shared/step-ca";
 import { buildApiServer } from "./app";
 import { TokenVerifier } from "./auth";
@@ -37,6 +39,7 @@ export function providerBridgeApi(parts: ProviderBridgeParts): Promise<FastifyIn
             intermediatePem: provider.intermediatePem,
         },
         ...(provider.keycloak ? { keycloak: new KeycloakAdmin(provider.keycloak) } : {}),
+        ...(provider.rabbitmq ? { rabbitmq: new RabbitmqAdmin(provider.rabbitmq) } : {}),
     };
     return buildApiServer(
         config.listen,
@@ -46,6 +49,7 @@ export function providerBridgeApi(parts: ProviderBridgeParts): Promise<FastifyIn
         (app) => {
             tenantRoutes(app, routes);
             federationRoutes(app, routes);
+            amqpRoutes(app, routes);
         },
     );
 }

@@ -46,3 +46,24 @@ export interface FederationClientResponse {
     readonly client_id: string;
     readonly client_secret: string;
 }
+
+/** Path of a tenant's AMQP publisher: POST creates it or rotates its password, DELETE removes it. */
+export function amqpPublisherPath(tenantId: string): string {
+    return `/v1/tenants/${encodeURIComponent(tenantId)}/amqp-publisher`;
+}
+
+/** Answer to `POST /v1/tenants/{tenantId}/amqp-publisher`: where and as whom ThingsBoard publishes. */
+export interface AmqpPublisherResponse {
+    readonly username: string;
+    /** New on every call: the previous password stops working. */
+    readonly password: string;
+    readonly vhost: string;
+    readonly exchange: string;
+    /** Every routing key must start with it: `tenant.<id>.` */
+    readonly routing_key_prefix: string;
+}
+
+/** The provider RabbitMQ's vhost for metrics from tenants. */
+export const metricsVhost = "cdm-metrics";
+/** The topic exchange tenants publish their selected metrics to (routing key `tenant.<id>.<device>`). */
+export const telemetryExchange = "cdm.telemetry";

@@ -20,6 +20,8 @@ import {
     tenantOrigins,
 } from "../../components/keycloak/model";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
+import amqp, { ChannelModel } from "amqplib";
+import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { intermediateProfile, rootProfile, subCaClaims } from "../../components/pki/profile";
 import { subCaCommonName, subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { x509 } from "../../runtime/shared/x509";
@@ -49,6 +51,7 @@ let jwks: Server;
 let bridge: BridgeProcess;
 let pool: Pool;
 let keycloak: RunningKeycloak;
+let rabbit: Record<string, string>;
 
 beforeAll(async () => {
     const pg = startPeer("postgres");
@@ -72,6 +75,7 @@ beforeAll(async () => {
         provisioners: [provisioner.spec],
         port: ports.stepCa,
     });
+    rabbit = startPeer("rabbitmq");
     keycloak = await startKeycloak(ports.keycloak, ports.keycloakManagement);
     const keycloakSecrets = await keycloak.admin.applyRealm(platformRealm("cdm.example.com"));
     realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/platform`);
@@ -115,6 +119,9 @@ beforeAll(async () => {
         INTERMEDIATE_CERT_FILE: file("ica.crt", ica.pem),
         KEYCLOAK_ADMIN_URL: `${keycloak.origin}${keycloakBasePath}`,
         KEYCLOAK_CLIENT_SECRET: keycloakSecrets.bridge,
+        RABBITMQ_MGMT_URL: rabbit.RABBITMQ_MGMT_URL,
+        RABBITMQ_USERNAME: rabbit.RABBITMQ_USERNAME,
+        RABBITMQ_PASSWORD: rabbit.RABBITMQ_PASSWORD,
     });
     pool = new Pool({
         host: pg.PGHOST,
@@ -131,6 +138,7 @@ afterAll(async () => {
     jwks?.close();
     await stepCa?.stop();
     await keycloak?.stop();
+    stopPeer("rabbitmq");
     await pool?.end();
     stopPeer("postgres");
 });
@@ -352,5 +360,80 @@ describe("federation clients on a real Keycloak", () => {
         });
         expect(foreign.status).toBe(403);
         expect(await keycloak.admin.call("GET", "/platform/clients?clientId=tenant-piedpiper")).toEqual([]);
+    });
+});
+
+describe("tenant publishers on a real RabbitMQ", () => {
+    const amqpUrl = (user: string, password: string) =>
+        `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${rabbit.AMQP_PORT}/${metricsVhost}`;
+
+    /** Publishes with confirmation; answers "ok" or the broker's refusal. */
+    async function publish(connection: ChannelModel, routingKey: string): Promise<string> {
+        const channel = await connection.createConfirmChannel();
+        const closed = new Promise<string>((resolve) =>
+            channel.on("error", (e: Error) => resolve(e.message)),
+        );
+        channel.publish(telemetryExchange, routingKey, Buffer.from('{"cpu_usage":12}'));
+        const confirmed = channel.waitForConfirms().then(
+            () => "ok",
+            () => "nack",
+        );
+        const outcome = await Promise.race([closed, confirmed]);
+        // A channel the broker closed cannot be closed again.
+        if (outcome === "ok") await channel.close();
+        return outcome;
+    }
+
+    it("lets a tenant publish under its own routing keys only, rotates its password, and removes it", async () => {
+        const token = await register("massive");
+        const made = await call("POST", "/v1/tenants/massive/amqp-publisher", token);
+        expect(made.status).toBe(201);
+        expect(made.json).toMatchObject({
+            username: "tenant-massive",
+            vhost: "cdm-metrics",
+            exchange: "cdm.telemetry",
+            routing_key_prefix: "tenant.massive.",
+        });
+        const admin = await amqp.connect(amqpUrl(rabbit.RABBITMQ_USERNAME, rabbit.RABBITMQ_PASSWORD));
+        const adminChannel = await admin.createChannel();
+        const { queue } = await adminChannel.assertQueue("", { exclusive: true });
+        await adminChannel.bindQueue(queue, telemetryExchange, "#");
+
+        const publisher = await amqp.connect(amqpUrl(made.json.username, made.json.password));
+        expect(await publish(publisher, "tenant.massive.dev-0001")).toBe("ok");
+        expect(await publish(publisher, "tenant.hooli.dev-0001")).toMatch(/ACCESS_REFUSED/);
+        expect(await publish(publisher, "tenant.massivex.dev-0001")).toMatch(/ACCESS_REFUSED/);
+        const declaring = await publisher.createChannel();
+        const refused = new Promise<string>((resolve) =>
+            declaring.on("error", (e: Error) => resolve(e.message)),
+        );
+        declaring.assertQueue("sneaky").catch(() => undefined);
+        expect(await refused).toMatch(/ACCESS_REFUSED/);
+        const delivered = await adminChannel.get(queue, { noAck: true });
+        expect(delivered && [delivered.fields.routingKey, delivered.content.toString()]).toEqual([
+            "tenant.massive.dev-0001",
+            '{"cpu_usage":12}',
+        ]);
+        expect(await adminChannel.get(queue, { noAck: true })).toBe(false);
+
+        const publisherClosed = new Promise<void>((resolve) => publisher.on("close", () => resolve()));
+        publisher.on("error", () => undefined);
+        const rotated = await call("POST", "/v1/tenants/massive/amqp-publisher", token);
+        expect(rotated.json.password).not.toBe(made.json.password);
+        await publisherClosed;
+        await expect(amqp.connect(amqpUrl("tenant-massive", made.json.password))).rejects.toThrow(
+            /ACCESS_REFUSED|403/,
+        );
+        const again = await amqp.connect(amqpUrl("tenant-massive", rotated.json.password));
+        await again.close();
+
+        const other = await register("raviga");
+        expect((await call("POST", "/v1/tenants/massive/amqp-publisher", other)).status).toBe(403);
+        expect((await call("DELETE", "/v1/tenants/massive/amqp-publisher", token)).status).toBe(204);
+        await expect(amqp.connect(amqpUrl("tenant-massive", rotated.json.password))).rejects.toThrow(
+            /ACCESS_REFUSED|403/,
+        );
+        expect((await call("DELETE", "/v1/tenants/massive/amqp-publisher", token)).status).toBe(404);
+        await admin.close();
     });
 });

@@ -1,4 +1,5 @@
 import { KeycloakAdmin } from "../../shared/keycloak-admin";
+import { RabbitmqAdmin } from "../../shared/rabbitmq-admin";
 import { TokenVerifier } from "../auth";
 import { ProviderBridgeConfig } from "../config";
 import { Database } from "../db/database";
@@ -12,11 +13,14 @@ export interface ProviderRoutes {
     readonly signing: SubCaSigning;
     /** The platform realm's admin API; undefined when federation is not configured. */
     readonly keycloak?: KeycloakAdmin;
+    /** The metrics RabbitMQ's management API; undefined when not configured. */
+    readonly rabbitmq?: RabbitmqAdmin;
 }
 
-/** The routes of `subCaPath` and `federationClientPath` (runtime/shared/onboarding.ts); a unit test keeps them equal. */
+/** The routes of `subCaPath`, `federationClientPath` and `amqpPublisherPath` (runtime/shared/onboarding.ts); a unit test keeps them equal. */
 export const subCaRoute = "/v1/tenants/:tenantId/sub-ca";
 export const federationClientRoute = "/v1/tenants/:tenantId/federation-client";
+export const amqpPublisherRoute = "/v1/tenants/:tenantId/amqp-publisher";
 
 export const tenantParams = {
     type: "object",
