@@ -5,6 +5,9 @@ import { bridgeImage } from "./bridge/image";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
 import { FederationClient } from "./keycloak/federation-client";
+import { objectMeta } from "./k8s/context";
+import { createCredentialSecret } from "./k8s/secret";
+import { AmqpPublisher } from "./onboarding/amqp-publisher";
 import { Keycloak } from "./keycloak/keycloak";
 import { brokerRedirectUri, federationAlias, tenantOrigins, tenantRealm } from "./keycloak/model";
 import { KeycloakRealm } from "./keycloak/realm";
@@ -27,6 +30,10 @@ export const tenantDatabaseConsumers: readonly PostgresConsumer[] = [
     { name: "keycloak", app: "keycloak" },
     { name: "bridge", app: "bridge" },
 ];
+
+/** The Secret holding the tenant's AMQP publisher credentials; ThingsBoard's rule chain reads it. */
+export const amqpPublisherSecretName = "thingsboard-amqp-publisher";
+const amqpPublisherIdentity = { app: "thingsboard", component: "telemetry-forwarding" };
 
 /**
  * Name of the tenant step-ca's device provisioner; the tenant bridge holds its key. Distinct per
@@ -58,6 +65,8 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly caCertificates: TenantCaCertificates;
     /** The tenant step-ca (Sub-CA), which signs device certificates for the tenant bridge. */
     public readonly stepCa: StepCa;
+    /** The Secret with the tenant's AMQP publisher (`username`, `password`), for ThingsBoard. */
+    public readonly amqpPublisherSecret: pulumi.Output<string>;
     /** The tenant Keycloak with the tenant realm, federated to the platform realm. */
     public readonly keycloak: Keycloak;
     /** The tenant IoT Bridge API: device enrollment, certificates, VPN addresses. */
@@ -148,6 +157,22 @@ export class TenantStack extends pulumi.ComponentResource {
             },
             child,
         );
+        // The tenant's publisher on the provider's metrics RabbitMQ, for ThingsBoard's rule chain.
+        const publisher = new AmqpPublisher(
+            `${name}-amqp-publisher`,
+            {
+                bridgeUrl: this.providerEndpoints.bridge,
+                tenantId: config.tenantId,
+                token: config.onboardingToken ?? "",
+            },
+            { parent: this },
+        );
+        this.amqpPublisherSecret = createCredentialSecret(
+            `${name}-amqp-publisher-credentials`,
+            objectMeta(context, amqpPublisherIdentity, amqpPublisherSecretName),
+            { username: publisher.username, password: publisher.password },
+            child,
+        ).secret.metadata.name;
         if (config.keycloak.realms) {
             const federation = new FederationClient(
                 `${name}-federation-client`,
@@ -211,6 +236,7 @@ export class TenantStack extends pulumi.ComponentResource {
             postgres: this.postgres,
             stepCa: this.stepCa,
             keycloak: this.keycloak,
+            amqpPublisherSecret: this.amqpPublisherSecret,
             bridge: this.bridge,
         });
     }

@@ -34,12 +34,12 @@ describe("tenant stack graph", () => {
             "cdm:k8s:Workload": 4,
             "pulumi:providers:kubernetes": 1,
             "pulumi:pulumi:StackReference": 1,
-            "pulumi-nodejs:dynamic:Resource": 3,
+            "pulumi-nodejs:dynamic:Resource": 4,
             "kubernetes:core/v1:Namespace": 1,
             "kubernetes:core/v1:ResourceQuota": 1,
             "kubernetes:core/v1:LimitRange": 1,
             "kubernetes:networking.k8s.io/v1:NetworkPolicy": 7,
-            "kubernetes:core/v1:Secret": 9,
+            "kubernetes:core/v1:Secret": 10,
             "kubernetes:core/v1:ConfigMap": 4,
             "kubernetes:core/v1:ServiceAccount": 4,
             "kubernetes:core/v1:Service": 4,
@@ -176,5 +176,23 @@ describe("tenant stack graph", () => {
             "app.kubernetes.io/instance": "cdm-tenant-acme-postgres",
         });
         expect(claim.spec.resources.requests.storage).toBe("50Gi");
+    });
+});
+
+describe("tenant AMQP publisher", () => {
+    it("is made through the provider bridge with the tenant's credential, its password kept in a Secret", () => {
+        expect(
+            find(acme, "pulumi-nodejs:dynamic:Resource", "tenant-acme-amqp-publisher").inputs,
+        ).toMatchObject({
+            bridgeUrl: "https://api.cdm.example.com",
+            tenantId: "acme",
+            token: "<<secret>>",
+        });
+        const secret = kubeObject(acme, "Secret", "thingsboard-amqp-publisher");
+        expect(secret.metadata.labels["app.kubernetes.io/name"]).toBe("thingsboard");
+        expect(secret.type).toBe("Opaque");
+        expect(
+            find(acme, "kubernetes:core/v1:Secret", "tenant-acme-amqp-publisher-credentials").secretPaths,
+        ).toEqual(["stringData"]);
     });
 });

@@ -20,6 +20,7 @@ import {
     tenantOrigins,
 } from "../../components/keycloak/model";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
+import { amqpPublisherProvider } from "../../components/onboarding/amqp-publisher";
 import amqp, { ChannelModel } from "amqplib";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { intermediateProfile, rootProfile, subCaClaims } from "../../components/pki/profile";
@@ -386,14 +387,20 @@ describe("tenant publishers on a real RabbitMQ", () => {
 
     it("lets a tenant publish under its own routing keys only, rotates its password, and removes it", async () => {
         const token = await register("massive");
-        const made = await call("POST", "/v1/tenants/massive/amqp-publisher", token);
-        expect(made.status).toBe(201);
-        expect(made.json).toMatchObject({
+        // Made as the tenant stack makes it: its own dynamic resource.
+        globalAgent.options.ca = root.pem;
+        const resource = await amqpPublisherProvider.create({
+            bridgeUrl: bridge.url,
+            tenantId: "massive",
+            token,
+        });
+        expect(resource.outs).toMatchObject({
             username: "tenant-massive",
             vhost: "cdm-metrics",
             exchange: "cdm.telemetry",
-            routing_key_prefix: "tenant.massive.",
+            routingKeyPrefix: "tenant.massive.",
         });
+        const made = { json: { username: resource.outs.username, password: resource.outs.password } };
         const admin = await amqp.connect(amqpUrl(rabbit.RABBITMQ_USERNAME, rabbit.RABBITMQ_PASSWORD));
         const adminChannel = await admin.createChannel();
         const { queue } = await adminChannel.assertQueue("", { exclusive: true });
@@ -429,7 +436,10 @@ describe("tenant publishers on a real RabbitMQ", () => {
 
         const other = await register("raviga");
         expect((await call("POST", "/v1/tenants/massive/amqp-publisher", other)).status).toBe(403);
-        expect((await call("DELETE", "/v1/tenants/massive/amqp-publisher", token)).status).toBe(204);
+        await amqpPublisherProvider.delete!(resource.id, {
+            ...resource.outs,
+            password: rotated.json.password,
+        });
         await expect(amqp.connect(amqpUrl("tenant-massive", rotated.json.password))).rejects.toThrow(
             /ACCESS_REFUSED|403/,
         );

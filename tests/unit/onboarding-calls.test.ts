@@ -8,6 +8,7 @@ import { createServer, Server } from "node:https";
 import { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { federationClientProvider } from "../../components/keycloak/federation-client";
+import { amqpPublisherProvider } from "../../components/onboarding/amqp-publisher";
 import { signedSubCaProvider } from "../../components/pki/signed-sub-ca";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
 import { subCaPermittedNames } from "../../runtime/shared/pki-names";
@@ -218,7 +219,7 @@ describe("dynamic providers", () => {
     });
 
     it("serialize with their closures, as the engine's provider host runs them", async () => {
-        for (const provider of [signedSubCaProvider, federationClientProvider]) {
+        for (const provider of [signedSubCaProvider, federationClientProvider, amqpPublisherProvider]) {
             const serialized = await pulumi.runtime.serializeFunction(() => provider);
             expect(serialized.text).toContain("callBridge");
             expect(serialized.text).not.toContain("automation-token");
