@@ -1,0 +1,135 @@
+import { request } from "node:https";
+import { PeerFeedPage } from "../bridge/peer-feed";
+import { planResync, PeerOperation, WireguardInterface } from "./wireguard";
+
+/** Where the agent follows the peer list. */
+export interface PeerAgentOptions {
+    /** The tenant bridge's base URL. */
+    readonly bridgeUrl: string;
+    /** The peer agent's service credential at the bridge. */
+    readonly token: string;
+    /** The CA the bridge's certificate chains to (PEM). */
+    readonly caPem: string;
+    readonly wireguard: WireguardInterface;
+    /** How long one long poll waits for a change (the bridge allows up to 55 s). */
+    readonly waitSeconds: number;
+    readonly log: {
+        info(details: Record<string, unknown>, message: string): void;
+        warn(details: Record<string, unknown>, message: string): void;
+    };
+}
+
+/** The operations of a page of changes, in order. */
+export function changeOperations(page: Extract<PeerFeedPage, { kind: "changes" }>): PeerOperation[] {
+    return page.changes.map((c) =>
+        c.op === "add"
+            ? { op: "set", publicKey: c.publicKey, address: c.address }
+            : { op: "remove", publicKey: c.publicKey },
+    );
+}
+
+/**
+ * Keeps the WireGuard server's peers equal to the bridge's list: a full resync at start (and
+ * after any error, and when the bridge answers a full list), then the changes after the last
+ * applied revision, fetched by long polling and applied live.
+ */
+export class PeerAgent {
+    /** The revision the interface reflects; undefined until the first resync. */
+    revision?: number;
+    /** When the interface last matched the bridge (for liveness). */
+    lastSyncAt?: Date;
+
+    constructor(private readonly options: PeerAgentOptions) {}
+
+    /** Makes the interface's peers exactly the bridge's full list. */
+    async resync(signal?: AbortSignal): Promise<number> {
+        const page = await this.fetch("/wireguard/peers", signal);
+        if (page.kind !== "full") throw new Error("the bridge did not answer a full peer list");
+        const operations = planResync(await this.options.wireguard.peers(), page.peers);
+        await this.options.wireguard.apply(operations);
+        this.revision = page.revision;
+        this.lastSyncAt = new Date();
+        this.options.log.info(
+            { revision: page.revision, peers: page.peers.length, changed: operations.length },
+            "peers resynchronized",
+        );
+        return operations.length;
+    }
+
+    /** One round: a resync when needed, else one long poll and its changes. */
+    async step(signal?: AbortSignal): Promise<void> {
+        if (this.revision === undefined) {
+            await this.resync(signal);
+            return;
+        }
+        const page = await this.fetch(
+            `/wireguard/peers?since=${this.revision}&wait=${this.options.waitSeconds}`,
+            signal,
+        );
+        if (page.kind === "full") {
+            this.revision = undefined;
+            await this.resync(signal);
+            return;
+        }
+        if (page.changes.length > 0) {
+            await this.options.wireguard.apply(changeOperations(page));
+            this.options.log.info({ revision: page.revision, changes: page.changes.length }, "peers updated");
+        }
+        this.revision = page.revision;
+        this.lastSyncAt = new Date();
+    }
+
+    /** Runs until `signal` aborts; after an error it waits (1 s doubling to 30 s) and resyncs. */
+    async run(signal: AbortSignal): Promise<void> {
+        let backoff = 1000;
+        while (!signal.aborted) {
+            try {
+                await this.step(signal);
+                backoff = 1000;
+            } catch (error) {
+                if (signal.aborted) break;
+                this.options.log.warn({ error: String(error), retryInMs: backoff }, "peer sync failed");
+                this.revision = undefined;
+                await new Promise((resolve) => setTimeout(resolve, backoff));
+                backoff = Math.min(backoff * 2, 30_000);
+            }
+        }
+    }
+
+    private fetch(path: string, signal?: AbortSignal): Promise<PeerFeedPage> {
+        const { bridgeUrl, token, caPem, waitSeconds } = this.options;
+        return new Promise((resolve, reject) => {
+            const req = request(
+                new URL(path, bridgeUrl),
+                {
+                    headers: { authorization: `Bearer ${token}` },
+                    ca: caPem,
+                    timeout: (waitSeconds + 15) * 1000,
+                    signal,
+                },
+                (res) => {
+                    let text = "";
+                    res.on("data", (d: Buffer) => (text += d.toString()));
+                    res.on("end", () => {
+                        if (res.statusCode !== 200) {
+                            reject(
+                                new Error(
+                                    `the bridge answered ${res.statusCode} to GET ${path.split("?")[0]}`,
+                                ),
+                            );
+                            return;
+                        }
+                        try {
+                            resolve(JSON.parse(text) as PeerFeedPage);
+                        } catch {
+                            reject(new Error("the bridge's peer list is not JSON"));
+                        }
+                    });
+                },
+            );
+            req.on("timeout", () => req.destroy(new Error("the bridge did not answer in time")));
+            req.on("error", reject);
+            req.end();
+        });
+    }
+}

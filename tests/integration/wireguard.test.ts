@@ -1,0 +1,214 @@
+/**
+ * The VPN on real WireGuard: a server and two devices in network namespaces joined by veth
+ * pairs, wireguard-go and wg from Debian, the server's packet filter from the program, the
+ * tenant bridge as a process on real PostgreSQL, step-ca and hawkBit, and the peer-sync agent
+ * applying the bridge's peer list to the server live. Needs root (network namespaces).
+ */
+import { ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { wireguardFirewall } from "../../components/wireguard/firewall";
+import { issueToken } from "../../runtime/bridge/enrollment-tokens";
+import { pgDatabase } from "../../runtime/bridge/db/database";
+import { PeerAgent } from "../../runtime/peer-agent/agent";
+import { WireguardInterface } from "../../runtime/peer-agent/wireguard";
+import { serveJwks, testRealm, TestRealm } from "../support/bridge";
+import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
+import { RunningHawkbit, startHawkbit } from "../support/hawkbit";
+import { installWireguard, link, Namespace, wireguardKeys } from "../support/netns";
+import { stopPeer } from "../support/peers";
+import { csr, ecKey } from "../support/pki";
+import { startTenantPeers, TenantPeers, tenantBridgeEnv } from "../support/tenant-peers";
+import { Server } from "node:http";
+import { Pool } from "pg";
+
+const base = 20900 + Math.floor(Math.random() * 300);
+const ports = { api: base, management: base + 1, stepCa: base + 2, jwks: base + 3, hawkbit: base + 4 };
+const tag = randomBytes(3).toString("hex");
+const serverIf = `wgs${tag}`;
+const quiet = { info: () => undefined, warn: () => undefined };
+
+let peers: TenantPeers;
+let hawkbit: RunningHawkbit;
+let jwks: Server;
+let realm: TestRealm;
+let bridge: BridgeProcess;
+let pool: Pool;
+let srv: Namespace;
+const devices: Namespace[] = [];
+const listeners: ChildProcess[] = [];
+const stopAgent = new AbortController();
+let agent: PeerAgent;
+let serverKey: ReturnType<typeof wireguardKeys>;
+let address1 = "";
+
+beforeAll(async () => {
+    installWireguard();
+    peers = await startTenantPeers("bridge_vpn", ports.stepCa);
+    hawkbit = await startHawkbit(ports.hawkbit);
+    realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/acme`);
+    jwks = await serveJwks(realm, ports.jwks);
+    serverKey = wireguardKeys("server");
+    bridge = await startBridgeProcess({
+        ...peers.pg,
+        BRIDGE_DATABASE: "postgres",
+        ...(await tenantBridgeEnv(peers, ports, { url: hawkbit.url, ...hawkbit.bridge }, realm.issuer)),
+        WIREGUARD_SERVER_PUBLIC_KEY: serverKey.publicKey,
+    });
+    pool = peers.pool();
+    srv = new Namespace(`cdm-srv-${tag}`);
+    srv.wireguard(serverIf, serverKey.file, "10.8.0.1/16", 51820);
+    srv.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
+    srv.execWithInput(wireguardFirewall(serverIf, 7681), "iptables-restore", "-w");
+}, 300_000);
+
+afterAll(async () => {
+    stopAgent.abort();
+    for (const l of listeners) l.kill();
+    for (const ns of [srv, ...devices]) ns?.delete();
+    await bridge?.stop();
+    jwks?.close();
+    await hawkbit?.stop();
+    await peers?.close();
+    stopPeer("postgres");
+});
+
+/** Enrolls a device at the bridge with its own WireGuard key; answers the enrollment. */
+async function enroll(id: string, publicKey: string) {
+    const { token } = await issueToken(pgDatabase(pool), {
+        deviceId: id,
+        ttlSeconds: 600,
+        createdBy: "test",
+    });
+    const res = await httpsJson(`${bridge.url}/devices/${id}/enroll`, peers.root.pem, "POST", {
+        csr_pem: await csr(await ecKey(), id),
+        wireguard_public_key: publicKey,
+        enrollment_token: token,
+    });
+    expect(res.status).toBe(201);
+    return res.json;
+}
+
+/** A device namespace configured from its enrollment answer; `allowedIps` overrides the answer's. */
+function deviceNamespace(n: number, keyFile: string, answer: any, allowedIps?: string): Namespace {
+    const ns = new Namespace(`cdm-dev${n}-${tag}`);
+    devices.push(ns);
+    link(srv, `192.168.${70 + n}.1/24`, ns, `192.168.${70 + n}.2/24`, `v${n}${tag}`);
+    const iface = `wgd${n}${tag}`;
+    ns.wireguard(iface, keyFile, answer.wireguard.address);
+    const allowed = allowedIps ?? answer.wireguard.allowed_ips.join(",");
+    ns.exec(
+        "wg",
+        "set",
+        iface,
+        "peer",
+        answer.wireguard.server_public_key,
+        "endpoint",
+        `192.168.${70 + n}.1:51820`,
+        "allowed-ips",
+        allowed,
+        "persistent-keepalive",
+        "1",
+    );
+    for (const route of allowed.split(",")) ns.exec("ip", "route", "replace", route, "dev", iface);
+    // ttyd's port and another port, served on the device's VPN address.
+    const address = answer.wireguard.address.replace("/32", "");
+    for (const port of [7681, 8080]) {
+        listeners.push(
+            spawn(
+                "ip",
+                ["netns", "exec", ns.name, "python3", "-m", "http.server", String(port), "--bind", address],
+                { stdio: "ignore" },
+            ),
+        );
+    }
+    return ns;
+}
+
+/** A device configured to route the whole VPN range through its tunnel, once the server reaches it. */
+async function misconfiguredDevice(n: number): Promise<[any, Namespace]> {
+    const key = wireguardKeys(`dev${n}`);
+    const answer = await enroll(`dev-vpn-${n}`, key.publicKey);
+    const ns = deviceNamespace(n, key.file, answer, "10.8.0.0/16");
+    const address = answer.wireguard.address.replace("/32", "");
+    await expect.poll(() => get(srv, `http://${address}:7681/`), { timeout: 15_000, interval: 500 }).toBe(0);
+    return [answer, ns];
+}
+
+/** Exit status of an HTTP GET from namespace `from` (0 when it got an answer). */
+const get = (from: Namespace, url: string) =>
+    from.status("curl", "-s", "-o", "/dev/null", "--max-time", "3", url);
+
+describe("the VPN on real WireGuard", () => {
+    it("resyncs on start, then adds enrolled devices live; the pod reaches devices on ttyd's port only", async () => {
+        const stray = wireguardKeys("stray");
+        srv.exec("wg", "set", serverIf, "peer", stray.publicKey, "allowed-ips", "10.8.9.9/32");
+        agent = new PeerAgent({
+            bridgeUrl: bridge.url,
+            token: "p".repeat(40),
+            caPem: peers.root.pem,
+            wireguard: new WireguardInterface(serverIf, ["ip", "netns", "exec", srv.name, "wg"]),
+            waitSeconds: 20,
+            log: quiet,
+        });
+        const wg = new WireguardInterface(serverIf, ["ip", "netns", "exec", srv.name, "wg"]);
+        void agent.run(stopAgent.signal);
+        await expect.poll(async () => [...(await wg.peers()).keys()], { timeout: 10_000 }).toEqual([]);
+
+        const key1 = wireguardKeys("dev1");
+        const answer = await enroll("dev-vpn-1", key1.publicKey);
+        await expect
+            .poll(async () => (await wg.peers()).get(key1.publicKey), { timeout: 10_000 })
+            .toBe(answer.wireguard.address);
+        const dev1 = deviceNamespace(1, key1.file, answer);
+        const address = answer.wireguard.address.replace("/32", "");
+        await expect
+            .poll(() => get(srv, `http://${address}:7681/`), { timeout: 15_000, interval: 500 })
+            .toBe(0);
+        expect(get(srv, `http://${address}:8080/`)).not.toBe(0);
+        // Devices open nothing towards the server.
+        expect(
+            dev1.status("curl", "-s", "-o", "/dev/null", "--max-time", "3", "http://10.8.0.1:51820/"),
+        ).not.toBe(0);
+    }, 120_000);
+
+    it("drops device-to-device traffic at the server, because of its packet filter", async () => {
+        const key2 = wireguardKeys("dev2");
+        const answer2 = await enroll("dev-vpn-2", key2.publicKey);
+        const dev2 = deviceNamespace(2, key2.file, answer2);
+        const address2 = answer2.wireguard.address.replace("/32", "");
+        await expect
+            .poll(() => get(srv, `http://${address2}:7681/`), { timeout: 15_000, interval: 500 })
+            .toBe(0);
+        // A device with the configuration it was given reaches nothing but the server.
+        expect(get(dev2, `http://${address1}:7681/`)).not.toBe(0);
+        // Two devices that route the whole range through the tunnel (against their configuration)
+        // still cannot reach each other.
+        const [, dev3] = await misconfiguredDevice(3);
+        const [answer4] = await misconfiguredDevice(4);
+        const address4 = answer4.wireguard.address.replace("/32", "");
+        expect(get(dev3, `http://${address4}:7681/`)).not.toBe(0);
+        // Without the filter the server would forward it: the filter is what stops it.
+        srv.exec("iptables", "-w", "-F", "FORWARD");
+        srv.exec("iptables", "-w", "-P", "FORWARD", "ACCEPT");
+        expect(get(dev3, `http://${address4}:7681/`)).toBe(0);
+        srv.execWithInput(wireguardFirewall(serverIf, 7681), "iptables-restore", "-w");
+        expect(get(dev3, `http://${address4}:7681/`)).not.toBe(0);
+    }, 120_000);
+
+    it("removes a decommissioned device's peer live, and the pod can no longer reach it", async () => {
+        const wg = new WireguardInterface(serverIf, ["ip", "netns", "exec", srv.name, "wg"]);
+        expect((await wg.peers()).size).toBe(4);
+        const { rows } = await pool.query<{ key: string }>(
+            "SELECT wireguard_public_key AS key FROM devices WHERE id = 'dev-vpn-1'",
+        );
+        const admin = await realm.token({ roles: ["tenant-admin"] });
+        const gone = await httpsJson(`${bridge.url}/devices/dev-vpn-1`, peers.root.pem, "DELETE", undefined, {
+            bearer: admin,
+        });
+        expect(gone.status).toBe(200);
+        await expect.poll(async () => (await wg.peers()).has(rows[0].key), { timeout: 10_000 }).toBe(false);
+        expect((await wg.peers()).size).toBe(3);
+        expect(get(srv, `http://${gone.json.wireguardAddress}:7681/`)).not.toBe(0);
+    }, 60_000);
+});
