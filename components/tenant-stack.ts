@@ -8,6 +8,7 @@ import { FederationClient } from "./keycloak/federation-client";
 import { objectMeta } from "./k8s/context";
 import { createCredentialSecret } from "./k8s/secret";
 import { AmqpPublisher } from "./onboarding/amqp-publisher";
+import { WireguardServerKey } from "./wireguard/server-key";
 import { Keycloak } from "./keycloak/keycloak";
 import { brokerRedirectUri, federationAlias, tenantOrigins, tenantRealm } from "./keycloak/model";
 import { KeycloakRealm } from "./keycloak/realm";
@@ -65,6 +66,8 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly caCertificates: TenantCaCertificates;
     /** The tenant step-ca (Sub-CA), which signs device certificates for the tenant bridge. */
     public readonly stepCa: StepCa;
+    /** The VPN server's key pair (the Secret `wireguard-server-key`). */
+    public readonly wireguardKey: WireguardServerKey;
     /** The Secret with the tenant's AMQP publisher (`username`, `password`), for ThingsBoard. */
     public readonly amqpPublisherSecret: pulumi.Output<string>;
     /** The tenant Keycloak with the tenant realm, federated to the platform realm. */
@@ -157,6 +160,7 @@ export class TenantStack extends pulumi.ComponentResource {
             },
             child,
         );
+        this.wireguardKey = new WireguardServerKey(`${name}-wireguard-key`, { context }, child);
         // The tenant's publisher on the provider's metrics RabbitMQ, for ThingsBoard's rule chain.
         const publisher = new AmqpPublisher(
             `${name}-amqp-publisher`,
@@ -237,6 +241,7 @@ export class TenantStack extends pulumi.ComponentResource {
             stepCa: this.stepCa,
             keycloak: this.keycloak,
             amqpPublisherSecret: this.amqpPublisherSecret,
+            wireguardPublicKey: this.wireguardKey.publicKey,
             bridge: this.bridge,
         });
     }

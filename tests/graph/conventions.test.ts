@@ -208,6 +208,7 @@ describe("tenant isolation", () => {
                 ),
                 "tenant-acme-step-ca-password",
                 "tenant-acme-keycloak-admin-secret",
+                "tenant-acme-wireguard-key-private-key",
                 ...["terminal-proxy", "peer-agent", "thingsboard-webhook"].map(
                     (n) => `tenant-acme-bridge-${n}-token`,
                 ),

@@ -18,6 +18,7 @@ describe("tenant stack graph", () => {
             "cdm:postgres:Postgres": 1,
             "cdm:pki:TenantSubCa": 1,
             "cdm:step-ca:StepCa": 1,
+            "cdm:wireguard:ServerKey": 1,
             "cdm:keycloak:Keycloak": 1,
             "cdm:bridge:Bridge": 1,
             "cdm:keycloak:Realm": 1,
@@ -39,12 +40,13 @@ describe("tenant stack graph", () => {
             "kubernetes:core/v1:ResourceQuota": 1,
             "kubernetes:core/v1:LimitRange": 1,
             "kubernetes:networking.k8s.io/v1:NetworkPolicy": 7,
-            "kubernetes:core/v1:Secret": 10,
+            "kubernetes:core/v1:Secret": 11,
             "kubernetes:core/v1:ConfigMap": 4,
             "kubernetes:core/v1:ServiceAccount": 4,
             "kubernetes:core/v1:Service": 4,
             "kubernetes:apps/v1:StatefulSet": 2,
             "kubernetes:batch/v1:Job": 1,
+            "random:index/randomBytes:RandomBytes": 1,
             "random:index/randomPassword:RandomPassword": 10,
             "tls:index/privateKey:PrivateKey": 2,
             "tls:index/certRequest:CertRequest": 1,
@@ -194,5 +196,21 @@ describe("tenant AMQP publisher", () => {
         expect(
             find(acme, "kubernetes:core/v1:Secret", "tenant-acme-amqp-publisher-credentials").secretPaths,
         ).toEqual(["stringData"]);
+    });
+});
+
+describe("tenant VPN key", () => {
+    it("is generated once as 32 random bytes, both halves in the Secret the bridge reads", () => {
+        expect(
+            find(acme, "random:index/randomBytes:RandomBytes", "tenant-acme-wireguard-key-private-key")
+                .inputs,
+        ).toEqual({
+            length: 32,
+        });
+        const secret = find(acme, "kubernetes:core/v1:Secret", "tenant-acme-wireguard-key-secret");
+        expect(secret.secretPaths).toEqual(["stringData"]);
+        expect(
+            kubeObject(acme, "Secret", "wireguard-server-key").metadata.labels["app.kubernetes.io/name"],
+        ).toBe("wireguard");
     });
 });

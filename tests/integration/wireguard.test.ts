@@ -8,6 +8,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wireguardFirewall } from "../../components/wireguard/firewall";
+import { wireguardPublicKey } from "../../components/wireguard/keys";
 import { issueToken } from "../../runtime/bridge/enrollment-tokens";
 import { pgDatabase } from "../../runtime/bridge/db/database";
 import { PeerAgent } from "../../runtime/peer-agent/agent";
@@ -53,8 +54,10 @@ beforeAll(async () => {
         ...peers.pg,
         BRIDGE_DATABASE: "postgres",
         ...(await tenantBridgeEnv(peers, ports, { url: hawkbit.url, ...hawkbit.bridge }, realm.issuer)),
-        WIREGUARD_SERVER_PUBLIC_KEY: serverKey.publicKey,
+        // Derived as the program derives it from the generated private key; `wg pubkey` agrees.
+        WIREGUARD_SERVER_PUBLIC_KEY: wireguardPublicKey(serverKey.privateKey),
     });
+    expect(wireguardPublicKey(serverKey.privateKey)).toBe(serverKey.publicKey);
     pool = peers.pool();
     srv = new Namespace(`cdm-srv-${tag}`);
     srv.wireguard(serverIf, serverKey.file, "10.8.0.1/16", 51820);
