@@ -56,13 +56,19 @@ export class AddressPool {
                 `devices hold addresses in ${rows.map((r) => `${r.network} (${r.n})`).join(", ")}; the range is now ${this.network}`,
             );
         }
-        await db.query(
-            `INSERT INTO wireguard_address_pool (network, host_offset)
-             SELECT $1::cidr, o FROM generate_series($2::int, $3::int) AS o
-             WHERE NOT EXISTS (SELECT 1 FROM wireguard_addresses a WHERE a.network = $1::cidr AND a.host_offset = o)
-             ON CONFLICT DO NOTHING`,
-            [this.network, this.first, this.last],
-        );
+        // The lock waits for in-flight allocations to commit and holds new ones back, so the
+        // check below sees every held address (a replica starting beside a busy one must not
+        // return an address that an enrollment is about to commit).
+        await db.transaction(async (tx) => {
+            await tx.query("LOCK TABLE wireguard_address_pool IN SHARE ROW EXCLUSIVE MODE");
+            await tx.query(
+                `INSERT INTO wireguard_address_pool (network, host_offset)
+                 SELECT $1::cidr, o FROM generate_series($2::int, $3::int) AS o
+                 WHERE NOT EXISTS (SELECT 1 FROM wireguard_addresses a WHERE a.network = $1::cidr AND a.host_offset = o)
+                 ON CONFLICT DO NOTHING`,
+                [this.network, this.first, this.last],
+            );
+        });
     }
 
     /** The device's address, allocating one when it has none; returns the dotted address. */

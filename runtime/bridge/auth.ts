@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { sha256 } from "../shared/digest";
 import { FastifyRequest } from "fastify";
 import { AccessDenied, Caller, requireRole } from "../shared/auth/access-token";
 
@@ -28,8 +29,6 @@ export async function requireUser(
     return { kind: "user", caller };
 }
 
-const digest = (text: string) => createHash("sha256").update(text).digest();
-
 /**
  * Checks service credentials in constant time (comparing digests, so lengths leak nothing).
  * Each service has its own credential and may only use the routes given to it.
@@ -38,13 +37,13 @@ export class ServiceCredentials {
     private readonly digests: ReadonlyMap<string, Buffer>;
 
     constructor(tokens: Readonly<Record<string, string>>) {
-        this.digests = new Map(Object.entries(tokens).map(([name, token]) => [name, digest(token)]));
+        this.digests = new Map(Object.entries(tokens).map(([name, token]) => [name, sha256(token)]));
     }
 
     /** The service `name`, proven by its bearer token; 401 for anything else. */
     require(request: FastifyRequest, name: string): Principal {
         const expected = this.digests.get(name);
-        const presented = digest(bearerToken(request));
+        const presented = sha256(bearerToken(request));
         if (!expected || !timingSafeEqual(expected, presented)) {
             throw new AccessDenied(401, `this route needs the ${name} service credential`);
         }

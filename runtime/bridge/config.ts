@@ -18,6 +18,8 @@ export interface ListenConfig {
     readonly managementPort: number;
     /** Largest request body accepted, in bytes. */
     readonly bodyLimit: number;
+    /** Seconds between readiness going false and the API closing, on shutdown. */
+    readonly shutdownDelaySeconds: number;
     /** HTTPS with optional client certificates (needed for mTLS renewal); plain HTTP when absent. */
     readonly tls?: {
         readonly certPem: string;
@@ -139,6 +141,7 @@ export function readBridgeConfig(env: Readonly<Record<string, string | undefined
         port: r.integer("BRIDGE_PORT", 8443, 1, 65535),
         managementPort: r.integer("BRIDGE_MANAGEMENT_PORT", 9464, 1, 65535),
         bodyLimit: r.integer("BRIDGE_BODY_LIMIT_BYTES", 64 * 1024, 1024, 4 * 1024 * 1024),
+        shutdownDelaySeconds: r.integer("BRIDGE_SHUTDOWN_DELAY_SECONDS", 5, 0, 25),
         ...(certPem && keyPem
             ? {
                   tls: {

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { sha256 } from "../shared/digest";
 import { Database, Queryable } from "./db/database";
 
 /** Why a token was refused; each is answered with 401 and this reason. */
@@ -39,10 +40,6 @@ export interface ConsumedToken {
 
 const prefix = "cdm_et_";
 
-function hash(token: string): Buffer {
-    return createHash("sha256").update(token).digest();
-}
-
 /** Issues an enrollment token. */
 export async function issueToken(db: Database, request: TokenRequest): Promise<IssuedToken> {
     const maxUses = request.deviceId ? 1 : (request.maxUses ?? 1);
@@ -63,7 +60,7 @@ export async function issueToken(db: Database, request: TokenRequest): Promise<I
          VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7) RETURNING expires_at`,
         [
             id,
-            hash(token),
+            sha256(token),
             request.deviceId ?? null,
             maxUses,
             request.reenroll ?? false,
@@ -86,7 +83,7 @@ export async function consumeToken(tx: Queryable, token: string, deviceId: strin
          WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
            AND (device_id IS NULL OR device_id = $2)
          RETURNING id, reenroll`,
-        [hash(token), deviceId],
+        [sha256(token), deviceId],
     );
     if (rows.length > 0) return { id: rows[0].id, reenroll: rows[0].reenroll };
     throw new TokenRefused(await refusalReason(tx, token, deviceId));
@@ -103,7 +100,7 @@ export async function checkToken(tx: Queryable, token: string, deviceId: string)
         `SELECT id, reenroll FROM enrollment_tokens
          WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now() AND uses < max_uses
            AND (device_id IS NULL OR device_id = $2)`,
-        [hash(token), deviceId],
+        [sha256(token), deviceId],
     );
     if (rows.length > 0) return { id: rows[0].id, reenroll: rows[0].reenroll };
     throw new TokenRefused(await refusalReason(tx, token, deviceId));
@@ -118,7 +115,7 @@ async function refusalReason(tx: Queryable, token: string, deviceId: string): Pr
     }>(
         `SELECT revoked_at IS NOT NULL AS revoked, expires_at <= now() AS expired, uses >= max_uses AS used_up, device_id
          FROM enrollment_tokens WHERE token_hash = $1`,
-        [hash(token)],
+        [sha256(token)],
     );
     const t = rows[0];
     if (!t) return "unknown";

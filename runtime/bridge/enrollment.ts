@@ -89,8 +89,10 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
     const { deviceId } = request;
     let issued: DeviceCertificate | undefined;
     let targetCreated = false;
+    let superseded: string[] = [];
+    let enrolled: Enrolled;
     try {
-        return await deps.db.transaction(async (tx) => {
+        enrolled = await deps.db.transaction(async (tx) => {
             await lockDeviceId(tx, deviceId);
             const token = await checkToken(tx, request.enrollmentToken, deviceId);
             const existing = await findDevice(tx, deviceId, true);
@@ -103,11 +105,21 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
             }
             const address = await deps.addresses.allocate(tx, deviceId);
             issued = await callPeer("step-ca", () => deps.signer.sign(request.csrPem, deviceId));
-            const otaToken = existing?.otaToken ?? randomBytes(24).toString("base64url");
+            // A new OTA token every time: after a re-enrollment the unit it replaced cannot poll as it.
+            const otaToken = randomBytes(24).toString("base64url");
             targetCreated =
                 (await callPeer("hawkBit", () => deps.targets.ensureTarget(deviceId, deviceId, otaToken))) ===
                 "created";
             await consumeToken(tx, request.enrollmentToken, deviceId);
+            // The certificates of the unit a re-enrollment replaces stop here; step-ca hears of it
+            // after commit (retried until it does).
+            superseded = (
+                await tx.query<{ serial: string }>(
+                    `UPDATE device_certificates SET revoked_at = now()
+                     WHERE device_id = $1 AND revoked_at IS NULL AND not_after > now() RETURNING serial`,
+                    [deviceId],
+                )
+            ).rows.map((r) => r.serial);
             // One statement for the device, its certificate record and the audit event.
             await tx
                 .query(
@@ -116,8 +128,8 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
                                               certificate_not_after, ota_token, enrollment_token_id)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (id) DO UPDATE SET wireguard_public_key = $2, key_algorithm = $3,
-                             certificate_serial = $4, certificate_not_after = $5, enrollment_token_id = $7,
-                             enrolled_at = now(), renewed_at = NULL
+                             certificate_serial = $4, certificate_not_after = $5, ota_token = $6,
+                             enrollment_token_id = $7, enrolled_at = now(), renewed_at = NULL
                          RETURNING id),
                      certificate AS (
                          INSERT INTO device_certificates (serial, device_id, not_after) VALUES ($4, $1, $5))
@@ -172,24 +184,40 @@ export async function enroll(deps: LifecycleDeps, request: EnrollmentRequest): P
     } finally {
         deps.feed.notify();
     }
+    for (const serial of superseded) {
+        await undo(deps, { kind: "revoke-certificate", subject: serial, reason: "device re-enrolled" });
+    }
+    return enrolled;
 }
 
-/** Undoes a failed enrollment's effects outside the database, now or, failing that, later. */
+/**
+ * Undoes a failed enrollment's effects outside the database, now or, failing that, later. It
+ * never throws: the enrollment's own error is what the caller answers.
+ */
 async function undoOutside(
     deps: LifecycleDeps,
     deviceId: string,
     issued: DeviceCertificate | undefined,
     targetCreated: boolean,
 ): Promise<void> {
-    if (issued) {
-        await undo(deps, {
-            kind: "revoke-certificate",
-            subject: issued.serialNumber,
-            reason: "enrollment rolled back",
-        });
-    }
-    if (targetCreated) {
-        await undo(deps, { kind: "delete-ota-target", subject: deviceId, reason: "enrollment rolled back" });
+    const steps = [
+        ...(issued
+            ? [
+                  {
+                      kind: "revoke-certificate" as const,
+                      subject: issued.serialNumber,
+                      reason: "enrollment rolled back",
+                  },
+              ]
+            : []),
+        ...(targetCreated
+            ? [{ kind: "delete-ota-target" as const, subject: deviceId, reason: "enrollment rolled back" }]
+            : []),
+    ];
+    for (const step of steps) {
+        await undo(deps, step).catch((error: unknown) =>
+            deps.log.warn({ ...step, error: String(error) }, "an undo step was neither done nor recorded"),
+        );
     }
 }
 

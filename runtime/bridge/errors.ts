@@ -45,6 +45,7 @@ export function toApiError(error: unknown): ApiError {
             `the certificate authority refused: ${error.message}`,
         );
     }
+    if (error instanceof PeerRefused) return new ApiError(502, "peer_refused", error.message);
     if (error instanceof PeerUnavailable) {
         return new ApiError(503, "peer_unavailable", `${error.peer} is unavailable; retry later`);
     }
@@ -62,12 +63,28 @@ export class PeerUnavailable extends Error {
     }
 }
 
-/** Runs a call to `peer`, turning transport failures (refused, timed out) into PeerUnavailable. */
+/** A peer answered the request with a refusal (4xx): not transient, so not "retry later". */
+export class PeerRefused extends Error {
+    constructor(
+        readonly peer: string,
+        readonly status: number,
+    ) {
+        super(`${peer} refused the request (${status})`);
+        this.name = "PeerRefused";
+    }
+}
+
+/**
+ * Runs a call to `peer`: its refusals (an error with a 4xx `status`) become PeerRefused (502),
+ * anything else (refused connections, timeouts, 5xx) PeerUnavailable (503, retry later).
+ */
 export async function callPeer<T>(peer: string, call: () => Promise<T>): Promise<T> {
     try {
         return await call();
     } catch (error) {
         if (error instanceof StepCaError && error.status < 500) throw error;
+        const status = (error as { status?: unknown })?.status;
+        if (typeof status === "number" && status >= 400 && status < 500) throw new PeerRefused(peer, status);
         throw new PeerUnavailable(peer, error);
     }
 }

@@ -34,15 +34,14 @@ export async function renew(
     try {
         return await deps.db.transaction(async (tx) => {
             await lockDeviceId(tx, deviceId);
-            const { rows } = await tx.query(
-                "SELECT 1 FROM device_certificates WHERE serial = $1 AND device_id = $2 AND revoked_at IS NULL",
-                [serial, deviceId],
-            );
-            if (rows.length === 0 || !(await findDevice(tx, deviceId, true))) {
+            // Only the current certificate renews: an older one (superseded, or held by the unit a
+            // device replaced) is no credential, whatever its remaining lifetime.
+            const device = await findDevice(tx, deviceId, true);
+            if (!device || device.certificateSerial !== serial) {
                 throw new ApiError(
                     401,
                     "unknown_certificate",
-                    "the presented certificate is not a current certificate of this device",
+                    "the presented certificate is not this device's current certificate",
                 );
             }
             issued = await callPeer("step-ca", () => deps.signer.sign(csrPem, deviceId));
@@ -63,11 +62,14 @@ export async function renew(
         });
     } catch (error) {
         if (issued) {
-            await undo(deps, {
-                kind: "revoke-certificate",
+            const step = {
+                kind: "revoke-certificate" as const,
                 subject: issued.serialNumber,
                 reason: "renewal rolled back",
-            });
+            };
+            await undo(deps, step).catch((e: unknown) =>
+                deps.log.warn({ ...step, error: String(e) }, "an undo step was neither done nor recorded"),
+            );
         }
         throw error;
     }
@@ -108,10 +110,12 @@ async function authenticateDevice(deviceId: string, presented: PresentedCertific
 }
 
 /**
- * Decommissions a device: revokes every certificate of it that is still valid, deletes its OTA
- * target, frees its address, removes its peer, deletes its row, and records who did it. The
- * database changes commit last, after step-ca and hawkBit agreed; both of those steps tolerate
- * having been done already, so a decommissioning that failed half-way is finished by a retry.
+ * Decommissions a device: deletes its OTA target, revokes every certificate of it that is still
+ * valid, then frees its address, removes its peer, deletes its row and records who did it. The
+ * peers are asked first, holding only this device's lock (the peer feed's lock is taken last,
+ * just before commit); both steps tolerate having been done already, so a decommissioning that
+ * failed half-way is finished by a retry. The target goes first: should a revocation then fail,
+ * the device is still enrolled, and the connect webhook can restore its target.
  */
 export async function decommission(
     deps: LifecycleDeps,
@@ -125,8 +129,15 @@ export async function decommission(
             const device = await findDevice(tx, deviceId, true);
             if (!device) throw new ApiError(404, "device_not_found", `device ${deviceId} is not enrolled`);
             const { rows } = await tx.query<{ serial: string }>(
-                `UPDATE device_certificates SET revoked_at = now()
-                 WHERE device_id = $1 AND revoked_at IS NULL AND not_after > now() RETURNING serial`,
+                "SELECT serial FROM device_certificates WHERE device_id = $1 AND revoked_at IS NULL AND not_after > now()",
+                [deviceId],
+            );
+            await callPeer("hawkBit", () => deps.targets.deleteTarget(deviceId));
+            for (const { serial } of rows) {
+                await callPeer("step-ca", () => revokeOnce(deps, serial, reason));
+            }
+            await tx.query(
+                "UPDATE device_certificates SET revoked_at = now() WHERE device_id = $1 AND revoked_at IS NULL",
                 [deviceId],
             );
             const address = await deps.addresses.release(tx, deviceId);
@@ -141,10 +152,6 @@ export async function decommission(
                 publicKey: device.wireguardPublicKey,
                 address: device.wireguardAddress,
             });
-            for (const { serial } of rows) {
-                await callPeer("step-ca", () => revokeOnce(deps, serial, reason));
-            }
-            await callPeer("hawkBit", () => deps.targets.deleteTarget(deviceId));
             return deviceView(device);
         });
     } finally {
@@ -157,7 +164,9 @@ export async function decommission(
  * target exists with the device's token (a second path in case enrollment's call was lost).
  */
 export async function deviceConnected(deps: LifecycleDeps, deviceId: string): Promise<DeviceView> {
+    // Under the device's lock, so a decommissioning cannot slip between the check and the target.
     const device = await deps.db.transaction(async (tx) => {
+        await lockDeviceId(tx, deviceId);
         const { rows } = await tx.query(
             `UPDATE devices SET first_connected_at = coalesce(first_connected_at, now()), last_connected_at = now()
              WHERE id = $1 RETURNING id`,
@@ -165,8 +174,9 @@ export async function deviceConnected(deps: LifecycleDeps, deviceId: string): Pr
         );
         if (rows.length === 0)
             throw new ApiError(404, "device_not_found", `device ${deviceId} is not enrolled`);
-        return (await findDevice(tx, deviceId))!;
+        const found = (await findDevice(tx, deviceId))!;
+        await callPeer("hawkBit", () => deps.targets.ensureTarget(deviceId, deviceId, found.otaToken));
+        return found;
     });
-    await callPeer("hawkBit", () => deps.targets.ensureTarget(deviceId, deviceId, device.otaToken));
     return deviceView(device);
 }

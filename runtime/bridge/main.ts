@@ -24,20 +24,21 @@ import { PeerFeed } from "./peer-feed";
 import { reloadTlsOnChange } from "./tls-reload";
 import { Server as HttpsServer } from "node:https";
 import { retryPendingUndo } from "./pending-undo";
-import { LifecycleDeps } from "./enrollment";
+import { LifecycleDeps, Warnings } from "./enrollment";
 import { providerBridgeApi } from "./provider-bridge";
 import { tenantBridgeApi } from "./tenant-bridge";
 import { parseIpv4Cidr, Ipv4Cidr } from "../shared/ipv4";
 
 /** Opens the configured database: PostgreSQL from the PG* variables, or embedded PGlite. */
-export function openDatabase(config: DatabaseConfig): Database {
+export function openDatabase(config: DatabaseConfig, log: Warnings): Database {
     if (config.kind === "pglite") return pgliteDatabase(new PGlite(config.dataDir));
     // `pg` reads PGSSLMODE but not PGSSLROOTCERT: with a CA file, verify the server against it.
     const caFile = process.env.PGSSLROOTCERT;
     const ssl = caFile ? { ca: readFileSync(caFile, "utf8"), rejectUnauthorized: true } : undefined;
-    return pgDatabase(
-        new Pool({ max: config.poolSize, connectionTimeoutMillis: 10_000, ...(ssl ? { ssl } : {}) }),
-    );
+    const pool = new Pool({ max: config.poolSize, connectionTimeoutMillis: 10_000, ...(ssl ? { ssl } : {}) });
+    // An idle connection that breaks is dropped by the pool; without a listener it would crash us.
+    pool.on("error", (error) => log.warn({ error: error.message }, "a database connection broke"));
+    return pgDatabase(pool);
 }
 
 /** A running bridge: both servers and what they hold. */
@@ -50,8 +51,9 @@ export interface RunningBridge {
 
 /** Builds and starts a bridge from a validated configuration. */
 export async function startBridge(config: BridgeConfig, logLevel = "info"): Promise<RunningBridge> {
+    const shutdown = new AbortController();
     const log = pino({ level: logLevel === "silent" ? "silent" : logLevel });
-    const db = openDatabase(config.database);
+    const db = openDatabase(config.database, log);
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const metrics = new BridgeMetrics();
@@ -99,6 +101,7 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
             metrics,
             listen: config.listen,
             logLevel,
+            shutdown: shutdown.signal,
         });
     } else {
         api = await providerBridgeApi({ db, stepCa, config, verify, metrics, logLevel });
@@ -132,7 +135,11 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         api,
         management,
         async close() {
+            // Readiness goes false first; the Service stops routing here within a few seconds,
+            // while requests still arriving are served. Then long polls end and the API closes.
             state.draining = true;
+            await new Promise((resolve) => setTimeout(resolve, config.listen.shutdownDelaySeconds * 1000));
+            shutdown.abort();
             clearInterval(retry);
             stopTlsReload?.();
             await api.close();

@@ -1,9 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
-import { checkSignedSubCa } from "../../runtime/shared/sub-ca-check";
+import { randomBytes } from "node:crypto";
+import { sha256 } from "../shared/digest";
+import { checkSignedSubCa } from "../shared/sub-ca-check";
 import { isDnsLabel, isDnsName } from "../../components/config/validate";
 import { SubCaResponse } from "../shared/onboarding";
 import { subCaCommonName, subCaPermittedNames } from "../shared/pki-names";
-import { createToken, ProvisionerKey, StepCaClient } from "../shared/step-ca";
+import { alreadyRevoked, createToken, ProvisionerKey, StepCaClient } from "../shared/step-ca";
 import { x509 } from "../shared/x509";
 import { Database, Queryable } from "./db/database";
 import { ApiError, callPeer } from "./errors";
@@ -21,7 +22,6 @@ export interface SubCaSigning {
 }
 
 const tokenPrefix = "cdm_ot_";
-const hash = (token: string) => createHash("sha256").update(token).digest();
 
 /** A registered tenant and its onboarding credential, shown this once. */
 export interface RegisteredTenant {
@@ -60,7 +60,7 @@ export async function registerTenant(
         const { rows } = await tx.query(
             `INSERT INTO tenants (id, namespace, domain, onboarding_token_hash, created_by) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (id) DO NOTHING RETURNING id`,
-            [tenantId, namespace, domain, hash(onboardingToken), actor],
+            [tenantId, namespace, domain, sha256(onboardingToken), actor],
         );
         if (rows.length === 0)
             throw new ApiError(409, "tenant_exists", `tenant ${tenantId} is already registered`);
@@ -83,7 +83,7 @@ export async function authenticateTenant(
 ): Promise<TenantRecord> {
     const { rows } = await db.query<{ id: string; namespace: string; domain: string }>(
         "SELECT id, namespace, domain FROM tenants WHERE onboarding_token_hash = $1",
-        [hash(token)],
+        [sha256(token)],
     );
     if (rows.length === 0)
         throw new ApiError(401, "unauthenticated", "the onboarding credential is not valid");
@@ -143,28 +143,34 @@ export async function signSubCa(
     });
     const signed = await callPeer("step-ca", () => s.stepCa.sign(csrPem, token));
     const answer: SubCaResponse = { certificate_pem: signed.certificate, chain_pem: [...signed.chain] };
-    const problem = checkSignedSubCa(answer, {
-        tenantId,
-        publicKeyPem,
-        permittedNames,
-        issuerPem: s.intermediatePem,
-        rootPem: s.rootPem,
-    });
-    if (problem)
-        throw new ApiError(
-            502,
-            "certificate_authority_refused",
-            `step-ca's Sub-CA is not acceptable: ${problem}`,
-        );
-    const cert = new x509.X509Certificate(signed.certificate);
-    await s.db.transaction(async (tx) => {
-        await tx.query("INSERT INTO sub_ca_certificates (serial, tenant_id, not_after) VALUES ($1, $2, $3)", [
-            cert.serialNumber.toLowerCase(),
+    const serial = new x509.X509Certificate(signed.certificate).serialNumber.toLowerCase();
+    try {
+        const problem = checkSignedSubCa(answer, {
             tenantId,
-            cert.notAfter,
-        ]);
-        await tenantEvent(tx, tenantId, "sub-ca signed", actor, { serial: cert.serialNumber.toLowerCase() });
-    });
+            publicKeyPem,
+            permittedNames,
+            issuerPem: s.intermediatePem,
+            rootPem: s.rootPem,
+        });
+        if (problem) {
+            throw new ApiError(
+                502,
+                "certificate_authority_refused",
+                `step-ca's Sub-CA is not acceptable: ${problem}`,
+            );
+        }
+        await s.db.transaction(async (tx) => {
+            await tx.query(
+                "INSERT INTO sub_ca_certificates (serial, tenant_id, not_after) VALUES ($1, $2, $3)",
+                [serial, tenantId, new x509.X509Certificate(signed.certificate).notAfter],
+            );
+            await tenantEvent(tx, tenantId, "sub-ca signed", actor, { serial });
+        });
+    } catch (error) {
+        // A Sub-CA nobody keeps a record of (or nobody may use) must not stay valid.
+        await revokeAtCa(s, serial, "Sub-CA not handed out").catch(() => undefined);
+        throw error;
+    }
     return answer;
 }
 
@@ -188,14 +194,25 @@ export async function revokeSubCa(
                 `tenant ${tenantId} has no unrevoked Sub-CA with serial ${serial}`,
             );
         }
-        const decimal = BigInt(`0x${serial}`).toString(10);
-        const token = await createToken(s.provisioner, {
-            caDnsName: s.audienceHost,
-            subject: decimal,
-            action: "revoke",
-        });
-        await callPeer("step-ca", () => s.stepCa.revoke(decimal, token, "tenant Sub-CA replaced or removed"));
+        await revokeAtCa(s, serial, "tenant Sub-CA replaced or removed");
         await tenantEvent(tx, tenantId, "sub-ca revoked", actor, { serial });
+    });
+}
+
+/** Revokes a certificate at the provider CA; one step-ca already revoked counts as revoked. */
+async function revokeAtCa(s: SubCaSigning, serialHex: string, reason: string): Promise<void> {
+    const decimal = BigInt(`0x${serialHex}`).toString(10);
+    const token = await createToken(s.provisioner, {
+        caDnsName: s.audienceHost,
+        subject: decimal,
+        action: "revoke",
+    });
+    await callPeer("step-ca", async () => {
+        try {
+            await s.stepCa.revoke(decimal, token, reason);
+        } catch (error) {
+            if (!alreadyRevoked(error)) throw error;
+        }
     });
 }
 

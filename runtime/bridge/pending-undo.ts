@@ -1,5 +1,6 @@
-import { StepCaError } from "../shared/step-ca";
+import { alreadyRevoked } from "../shared/step-ca";
 import { Queryable } from "./db/database";
+import { lockDeviceId } from "./devices";
 import { LifecycleDeps } from "./enrollment";
 
 /** A step outside the database that undoes part of a failed operation. */
@@ -16,7 +17,7 @@ export interface UndoStep {
  */
 export async function undo(deps: LifecycleDeps, step: UndoStep): Promise<void> {
     try {
-        await runStep(deps, deps.db, step);
+        await deps.db.transaction((tx) => runStep(deps, tx, step));
     } catch (error) {
         deps.log.warn({ ...step, error: String(error) }, "undo failed; it will be retried");
         await deps.db.query(
@@ -26,25 +27,29 @@ export async function undo(deps: LifecycleDeps, step: UndoStep): Promise<void> {
     }
 }
 
-/** Retries due undo steps (backing off per step); answers how many were done. */
+/**
+ * Retries due undo steps, each in a transaction of its own (so a peer that hangs holds back one
+ * step, not the database), backing off per step; answers how many were done.
+ */
 export async function retryPendingUndo(deps: LifecycleDeps, limit = 20): Promise<number> {
-    return deps.db.transaction(async (tx) => {
-        const { rows } = await tx.query<{
-            id: string;
-            kind: UndoStep["kind"];
-            subject: string;
-            reason: string;
-        }>(
-            `SELECT id::text, kind, subject, reason FROM pending_undo WHERE next_at <= now()
-             ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-            [limit],
-        );
-        let done = 0;
-        for (const row of rows) {
+    let done = 0;
+    for (let i = 0; i < limit; i++) {
+        const outcome = await deps.db.transaction(async (tx) => {
+            const { rows } = await tx.query<{
+                id: string;
+                kind: UndoStep["kind"];
+                subject: string;
+                reason: string;
+            }>(
+                `SELECT id::text, kind, subject, reason FROM pending_undo WHERE next_at <= now()
+                 ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+            );
+            const row = rows[0];
+            if (!row) return "none";
             try {
                 await runStep(deps, tx, row);
                 await tx.query("DELETE FROM pending_undo WHERE id = $1", [row.id]);
-                done++;
+                return "done";
             } catch (error) {
                 await tx.query(
                     `UPDATE pending_undo SET attempts = attempts + 1, last_error = $2,
@@ -52,19 +57,24 @@ export async function retryPendingUndo(deps: LifecycleDeps, limit = 20): Promise
                      WHERE id = $1`,
                     [row.id, String(error).slice(0, 500)],
                 );
+                return "failed";
             }
-        }
-        return done;
-    });
+        });
+        if (outcome === "none") break;
+        if (outcome === "done") done++;
+    }
+    return done;
 }
 
-async function runStep(deps: LifecycleDeps, q: Queryable, step: UndoStep): Promise<void> {
+async function runStep(deps: LifecycleDeps, tx: Queryable, step: UndoStep): Promise<void> {
     if (step.kind === "revoke-certificate") {
         await revokeOnce(deps, step.subject, step.reason);
         return;
     }
-    // A retried enrollment may have enrolled the device since: its target is then in use.
-    const { rows } = await q.query("SELECT 1 FROM devices WHERE id = $1", [step.subject]);
+    // Under the device's lock: an enrollment of the device in flight commits first, and then
+    // its target, now in use, is kept.
+    await lockDeviceId(tx, step.subject);
+    const { rows } = await tx.query("SELECT 1 FROM devices WHERE id = $1", [step.subject]);
     if (rows.length === 0) await deps.targets.deleteTarget(step.subject);
 }
 
@@ -73,7 +83,7 @@ export async function revokeOnce(deps: LifecycleDeps, serial: string, reason: st
     try {
         await deps.signer.revoke(serial, reason);
     } catch (error) {
-        if (error instanceof StepCaError && /already revoked/i.test(error.message)) return;
+        if (alreadyRevoked(error)) return;
         throw error;
     }
 }

@@ -17,6 +17,8 @@ export interface TenantBridgeParts {
     readonly metrics: BridgeMetrics;
     readonly listen: ListenConfig;
     readonly logLevel: string;
+    /** Aborted when the bridge shuts down (ends long polls); never, when absent. */
+    readonly shutdown?: AbortSignal;
 }
 
 /** The tenant bridge's API server (not yet listening). */
@@ -28,6 +30,7 @@ export function tenantBridgeApi(parts: TenantBridgeParts): Promise<FastifyInstan
         rootPem: parts.rootPem,
         verify: parts.verify,
         metrics: parts.metrics,
+        shutdown: parts.shutdown ?? new AbortController().signal,
         services: new ServiceCredentials({
             "terminal-proxy": tenant.serviceTokens.terminalProxy,
             "peer-agent": tenant.serviceTokens.peerAgent,

@@ -10,6 +10,11 @@ export interface PeerAgentOptions {
     readonly token: string;
     /** The CA the bridge's certificate chains to (PEM). */
     readonly caPem: string;
+    /**
+     * The name the bridge's certificate is checked against when it differs from the URL's host
+     * (the certificate names the public host; the agent calls the in-cluster Service).
+     */
+    readonly serverName?: string;
     readonly wireguard: WireguardInterface;
     /** How long one long poll waits for a change (the bridge allows up to 55 s). */
     readonly waitSeconds: number;
@@ -97,13 +102,14 @@ export class PeerAgent {
     }
 
     private fetch(path: string, signal?: AbortSignal): Promise<PeerFeedPage> {
-        const { bridgeUrl, token, caPem, waitSeconds } = this.options;
+        const { bridgeUrl, token, caPem, waitSeconds, serverName } = this.options;
         return new Promise((resolve, reject) => {
             const req = request(
                 new URL(path, bridgeUrl),
                 {
                     headers: { authorization: `Bearer ${token}` },
                     ca: caPem,
+                    ...(serverName ? { servername: serverName } : {}),
                     timeout: (waitSeconds + 15) * 1000,
                     signal,
                 },

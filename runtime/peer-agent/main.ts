@@ -14,6 +14,8 @@ export interface PeerAgentConfig {
     readonly bridgeUrl: string;
     readonly token: string;
     readonly caPem: string;
+    /** The bridge certificate's name, when the URL's host is another (the in-cluster Service). */
+    readonly serverName?: string;
     readonly interfaceName: string;
     readonly waitSeconds: number;
     readonly healthPort: number;
@@ -26,6 +28,7 @@ export function readPeerAgentConfig(env: Readonly<Record<string, string | undefi
         bridgeUrl: r.url("BRIDGE_URL", ["https"], "the tenant bridge's URL")!,
         token: r.required("PEER_AGENT_TOKEN", "the peer agent's credential at the bridge"),
         caPem: r.file("BRIDGE_CA_FILE", "the CA of the bridge's certificate (PEM)") ?? "",
+        serverName: r.optional("BRIDGE_TLS_SERVER_NAME"),
         interfaceName: r.optional("WG_INTERFACE") ?? "wg0",
         waitSeconds: r.integer("PEER_AGENT_WAIT_SECONDS", 50, 1, 55),
         healthPort: r.integer("PEER_AGENT_HEALTH_PORT", 9465, 1, 65535),
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
         bridgeUrl: config.bridgeUrl,
         token: config.token,
         caPem: config.caPem,
+        serverName: config.serverName,
         wireguard: new WireguardInterface(config.interfaceName),
         waitSeconds: config.waitSeconds,
         log,

@@ -37,13 +37,13 @@ export class KeycloakAdmin {
     constructor(private readonly options: KeycloakAdminOptions) {}
 
     /** The client's internal id, or undefined when there is no client `clientId`. */
-    async findClient(clientId: string): Promise<{ id: string; redirectUris: string[] } | undefined> {
+    async findClient(clientId: string): Promise<{ id: string } | undefined> {
         const found = (await this.call(
             "GET",
             `/clients?clientId=${encodeURIComponent(clientId)}&search=false`,
-        )) as { id: string; clientId: string; redirectUris?: string[] }[];
+        )) as { id: string; clientId: string }[];
         const client = found.find((c) => c.clientId === clientId);
-        return client ? { id: client.id, redirectUris: client.redirectUris ?? [] } : undefined;
+        return client ? { id: client.id } : undefined;
     }
 
     /**
@@ -68,7 +68,8 @@ export class KeycloakAdmin {
             await this.call("POST", "/clients", representation);
             existing = await this.findClient(client.clientId);
             if (!existing) throw new KeycloakAdminError(502, `client ${client.clientId} was not created`);
-        } else if (existing.redirectUris.join("\n") !== client.redirectUris.join("\n")) {
+        } else {
+            // Whatever drifted (redirect URIs, flows, access type) is put back.
             await this.call("PUT", `/clients/${existing.id}`, { ...representation, id: existing.id });
         }
         const secret = (await this.call("GET", `/clients/${existing.id}/client-secret`)) as {

@@ -1,7 +1,7 @@
 /**
- * The provider bridge's onboarding API, as both sides use it: tenant stacks call it (from a
- * dynamic resource) to have their Sub-CA signed; the provider bridge serves it. Authenticated
- * by the platform automation credential as a bearer token.
+ * The provider bridge's onboarding API, as both sides use it: tenant stacks call it (from
+ * dynamic resources) for their Sub-CA, federation client and AMQP publisher; the provider bridge
+ * serves it. Authenticated by the tenant's own onboarding credential as a bearer token.
  */
 
 /**

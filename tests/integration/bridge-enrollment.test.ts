@@ -157,6 +157,14 @@ describe("a device's life on real peers", () => {
         expect(renewed.status).toBe(200);
         const renewedCert = new x509.X509Certificate(renewed.json.certificate_pem);
         expect(renewedCert.serialNumber).not.toBe(cert.serialNumber);
+        // The certificate it replaced is no credential any more.
+        const again = await call(
+            "POST",
+            `/devices/${d.id}/renew`,
+            { csr_pem: await csr(newKey, d.id) },
+            { identity },
+        );
+        expect([again.status, again.json.error]).toEqual([401, "unknown_certificate"]);
         const withoutCert = await call("POST", `/devices/${d.id}/renew`, {
             csr_pem: await csr(newKey, d.id),
         });

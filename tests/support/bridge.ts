@@ -208,7 +208,13 @@ export function testTenantApi(
         rootPem,
         verify: realm.verifier("acme"),
         metrics: new BridgeMetrics(false),
-        listen: { host: "127.0.0.1", port: 0, managementPort: 0, bodyLimit: 64 * 1024 },
+        listen: {
+            host: "127.0.0.1",
+            port: 0,
+            managementPort: 0,
+            bodyLimit: 64 * 1024,
+            shutdownDelaySeconds: 0,
+        },
         logLevel: "silent",
     });
 }

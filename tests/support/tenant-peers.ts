@@ -153,6 +153,7 @@ export async function tenantBridgeEnv(
         BRIDGE_HOST: "127.0.0.1",
         BRIDGE_PORT: String(ports.api),
         BRIDGE_MANAGEMENT_PORT: String(ports.management),
+        BRIDGE_SHUTDOWN_DELAY_SECONDS: "0",
         BRIDGE_TLS_CERT_FILE: file("tls.crt", server.pem + peers.ica.pem),
         BRIDGE_TLS_KEY_FILE: file("tls.key", serverKey.privatePem),
         STEP_CA_URL: `https://localhost:${peers.stepCaPort}`,

@@ -43,16 +43,22 @@ export function pgDatabase(pool: Pool): Database {
         ...pgQueryable(pool),
         async transaction(fn) {
             const client = await pool.connect();
+            // A connection that breaks while checked out (server restart, failover) must not
+            // crash the process: the pending query fails, and the connection is discarded.
+            let broken: Error | undefined;
+            const onError = (error: Error) => (broken = error);
+            client.on("error", onError);
             try {
                 await client.query("BEGIN");
                 const result = await fn(pgQueryable(client));
                 await client.query("COMMIT");
                 return result;
             } catch (error) {
-                await client.query("ROLLBACK").catch(() => undefined);
+                await client.query("ROLLBACK").catch((e: Error) => (broken ??= e));
                 throw error;
             } finally {
-                client.release();
+                client.off("error", onError);
+                client.release(broken);
             }
         },
         close: () => pool.end(),

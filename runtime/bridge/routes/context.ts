@@ -12,6 +12,8 @@ export interface TenantRoutes {
     readonly verify: TokenVerifier;
     readonly services: ServiceCredentials;
     readonly metrics: BridgeMetrics;
+    /** Aborted when the bridge shuts down: long polls answer at once. */
+    readonly shutdown: AbortSignal;
 }
 
 /** Roles that may read the fleet, and roles that may change it. */

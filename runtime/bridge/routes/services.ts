@@ -69,7 +69,7 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
             if (since === undefined) return r.deps.feed.full();
             const closed = new AbortController();
             request.raw.once("close", () => closed.abort());
-            return r.deps.feed.poll(since, wait * 1000, closed.signal);
+            return r.deps.feed.poll(since, wait * 1000, AbortSignal.any([closed.signal, r.shutdown]));
         },
     );
 

@@ -17,7 +17,8 @@ export function tenantRoutes(app: FastifyInstance, r: ProviderRoutes): void {
                     required: ["tenant_id"],
                     additionalProperties: false,
                     properties: {
-                        tenant_id: { type: "string", minLength: 1, maxLength: 63 },
+                        // 52: the default namespace cdm-tenant-<id> must stay a DNS label.
+                        tenant_id: { type: "string", minLength: 1, maxLength: 52 },
                         namespace: { type: "string", minLength: 1, maxLength: 63 },
                         domain: { type: "string", minLength: 1, maxLength: 253 },
                     },

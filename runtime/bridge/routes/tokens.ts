@@ -50,6 +50,13 @@ export function tokenRoutes(app: FastifyInstance, r: TenantRoutes): void {
             if (deviceId !== undefined && !isDeviceId(deviceId)) {
                 throw new ApiError(400, "invalid_device_id", `"${deviceId}" is not a device id`);
             }
+            if (reenroll && deviceId === undefined) {
+                throw new ApiError(
+                    400,
+                    "invalid_reenroll",
+                    "a token that may re-enroll names its device: a batch token cannot take over enrolled devices",
+                );
+            }
             if (deviceId !== undefined && maxUses !== undefined && maxUses !== 1) {
                 throw new ApiError(
                     400,

@@ -11,6 +11,11 @@ export class StepCaError extends Error {
     }
 }
 
+/** True when step-ca refused a revocation because the certificate is revoked already. */
+export function alreadyRevoked(error: unknown): boolean {
+    return error instanceof StepCaError && /already revoked/i.test(error.message);
+}
+
 /** A signed certificate as step-ca returns it. */
 export interface SignResponse {
     /** The new certificate (PEM). */

@@ -1,3 +1,10 @@
 export { ChainError, ChainInput, verifyChain } from "./chain";
-export { ClientIdentity, SignResponse, StepCaClient, StepCaClientOptions, StepCaError } from "./client";
+export {
+    alreadyRevoked,
+    ClientIdentity,
+    SignResponse,
+    StepCaClient,
+    StepCaClientOptions,
+    StepCaError,
+} from "./client";
 export { createToken, ProvisionerKey, TokenRequest } from "./token";

@@ -50,6 +50,7 @@ describe("bridge configuration", () => {
             port: 8443,
             managementPort: 9464,
             bodyLimit: 65536,
+            shutdownDelaySeconds: 5,
         });
         expect(config.database).toEqual({ kind: "postgres", poolSize: 20 });
         expect(config.stepCa).toMatchObject({

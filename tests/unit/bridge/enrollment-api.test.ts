@@ -236,9 +236,17 @@ describe("enrollment", () => {
         expect(targets.targets.has("dev-0001")).toBe(true);
     });
 
-    it("refuses a second enrollment unless the token allows it; re-enrollment keeps the address", async () => {
-        await enroll("dev-0001", await issue({ device_id: "dev-0001", ttl_seconds: 600 }));
+    it("refuses a second enrollment unless its own token allows it; re-enrollment keeps the address, not the old credentials", async () => {
+        const first = await enroll("dev-0001", await issue({ device_id: "dev-0001", ttl_seconds: 600 }));
+        const firstSerial = new x509.X509Certificate(first.json().certificate_pem).serialNumber.toLowerCase();
         await enroll("dev-0002", await issue({ device_id: "dev-0002", ttl_seconds: 600 }));
+        const batchTakeover = await app.inject({
+            method: "POST",
+            url: "/enrollment-tokens",
+            headers: { authorization: `Bearer ${admin}` },
+            payload: { max_uses: 5, reenroll: true, ttl_seconds: 600 },
+        });
+        expect([batchTakeover.statusCode, batchTakeover.json().error]).toEqual([400, "invalid_reenroll"]);
         const again = await enroll("dev-0001", await issue({ ttl_seconds: 600 }));
         expect(again.statusCode).toBe(409);
         expect(again.json()).toEqual({
@@ -256,7 +264,10 @@ describe("enrollment", () => {
         expect(re.statusCode).toBe(201);
         expect(re.json().reenrolled).toBe(true);
         expect(re.json().wireguard.address).toBe("10.8.0.2/32");
-        expect(re.json().hawkbit.target_token).toBe(oldToken);
+        // The replaced unit loses OTA access and its certificate: a new target token, the old one revoked.
+        expect(re.json().hawkbit.target_token).not.toBe(oldToken);
+        expect(targets.targets.get("dev-0001")).toBe(re.json().hawkbit.target_token);
+        expect(signer.revoked).toEqual([firstSerial]);
         const feed = await app.inject({
             url: "/wireguard/peers?since=2",
             headers: { authorization: `Bearer ${tenant.serviceTokens.peerAgent}` },
