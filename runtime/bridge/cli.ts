@@ -3,7 +3,7 @@
  * database access, only an access token of the tenant realm with the right role).
  *
  *   CDM_BRIDGE_URL=https://bridge.acme.example.com CDM_TOKEN=<access token> [CDM_CA_FILE=root.crt]
- *   cdm-bridge tokens create [--device ID | --max-uses N] [--ttl SECONDS] [--reenroll]
+ *   cdm-bridge tokens create [--device ID [--reenroll] | --max-uses N] [--ttl SECONDS]
  *   cdm-bridge tokens list [--active]
  *   cdm-bridge tokens revoke TOKEN-ID
  *   cdm-bridge devices list

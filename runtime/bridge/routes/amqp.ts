@@ -55,20 +55,23 @@ export function amqpRoutes(app: FastifyInstance, r: ProviderRoutes): void {
                 exchange: telemetryExchange,
                 routing_key_prefix: `tenant.${tenantId}.`,
             };
-            await callPeer("RabbitMQ", () =>
-                rabbitmq().ensurePublisher({
+            // One rotation per tenant at a time, recorded with it: concurrent calls cannot leave a
+            // password nobody was told.
+            await r.db.transaction(async (tx) => {
+                await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`amqp:${tenantId}`]);
+                await tenantEvent(tx, tenantId, "amqp publisher set", `tenant:${tenantId}`, {
                     username: answer.username,
-                    password: answer.password,
-                    vhost: answer.vhost,
-                    exchange: answer.exchange,
-                    routingKeyPrefix: answer.routing_key_prefix,
-                }),
-            );
-            await r.db.transaction((tx) =>
-                tenantEvent(tx, tenantId, "amqp publisher set", `tenant:${tenantId}`, {
-                    username: answer.username,
-                }),
-            );
+                });
+                await callPeer("RabbitMQ", () =>
+                    rabbitmq().ensurePublisher({
+                        username: answer.username,
+                        password: answer.password,
+                        vhost: answer.vhost,
+                        exchange: answer.exchange,
+                        routingKeyPrefix: answer.routing_key_prefix,
+                    }),
+                );
+            });
             request.log.info({ tenantId, username: answer.username }, "AMQP publisher set");
             return reply.code(201).send(answer);
         },
