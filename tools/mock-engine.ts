@@ -185,7 +185,10 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
             },
             call(args) {
                 // Keycloak's built-in clients exist in every realm; their ids are known only to Keycloak.
-                if (args.token === "keycloak:openid/getClient:getClient") {
+                if (
+                    args.token === "keycloak:openid/getClient:getClient" ||
+                    args.token === "keycloak:index/getRole:getRole"
+                ) {
                     return { ...args.inputs, id: unknownMarker };
                 }
                 throw new Error(`unexpected provider function call ${args.token} under the mock engine`);

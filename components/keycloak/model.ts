@@ -11,6 +11,8 @@ import * as pulumi from "@pulumi/pulumi";
 export interface RoleModel {
     readonly name: string;
     readonly description: string;
+    /** Roles of the realm's `realm-management` client the role includes (admin API rights). */
+    readonly realmManagement?: readonly string[];
 }
 
 /** An OpenID Connect client of a realm. */
@@ -98,7 +100,12 @@ export const platformRoles: readonly RoleModel[] = [
 ];
 
 export const tenantRoles: readonly RoleModel[] = [
-    { name: "tenant-admin", description: "Manages the tenant: users, devices, enrollment tokens, rollouts" },
+    {
+        name: "tenant-admin",
+        description: "Manages the tenant: users, devices, enrollment tokens, rollouts",
+        // Users and groups of the tenant realm and its login events; not clients, roles or the realm.
+        realmManagement: ["view-users", "manage-users", "query-users", "query-groups", "view-events"],
+    },
     { name: "operator", description: "Operates devices: rollouts, decommissioning" },
     { name: "viewer", description: "Reads device state and metrics" },
     { name: "device-terminal", description: "Opens a browser terminal to the tenant's devices" },

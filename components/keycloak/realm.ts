@@ -66,14 +66,31 @@ export class KeycloakRealm extends pulumi.ComponentResource {
             },
             child,
         );
+        let realmManagement: pulumi.Output<{ id: string }> | undefined;
+        const realmManagementClient = () =>
+            (realmManagement ??= keycloak.openid.getClientOutput(
+                { realmId: realm.id, clientId: "realm-management" },
+                { parent: this, provider: opts?.provider },
+            ));
         for (const role of model.roles) {
+            const composites = (role.realmManagement ?? []).map(
+                (r) =>
+                    keycloak.getRoleOutput(
+                        { realmId: realm.id, clientId: realmManagementClient().id, name: r },
+                        { parent: this, provider: opts?.provider },
+                    ).id,
+            );
             new keycloak.Role(
                 `${name}-role-${role.name}`,
-                { realmId: realm.id, name: role.name, description: role.description },
+                {
+                    realmId: realm.id,
+                    name: role.name,
+                    description: role.description,
+                    ...(composites.length > 0 ? { compositeRoles: composites } : {}),
+                },
                 child,
             );
         }
-        let realmManagement: pulumi.Output<{ id: string }> | undefined;
         for (const c of model.clients) {
             const client = new keycloak.openid.Client(
                 `${name}-client-${c.clientId}`,
@@ -96,16 +113,12 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                 this.clientSecrets[c.clientId] = pulumi.secret(client.clientSecret);
             }
             for (const role of c.realmManagementRoles) {
-                realmManagement ??= keycloak.openid.getClientOutput(
-                    { realmId: realm.id, clientId: "realm-management" },
-                    { parent: this, provider: opts?.provider },
-                );
                 new keycloak.openid.ClientServiceAccountRole(
                     `${name}-client-${c.clientId}-${role}`,
                     {
                         realmId: realm.id,
                         serviceAccountUserId: client.serviceAccountUserId,
-                        clientId: realmManagement.id,
+                        clientId: realmManagementClient().id,
                         role,
                     },
                     child,

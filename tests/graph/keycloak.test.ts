@@ -123,11 +123,16 @@ describe("platform realm", () => {
 
 describe("tenant realm", () => {
     it("has the tenant roles and a client per application, none with direct password grants", () => {
-        expect(ofType(acme, "keycloak:index/role:Role").map((r) => r.inputs.name)).toEqual([
-            "tenant-admin",
-            "operator",
-            "viewer",
+        const roles = ofType(acme, "keycloak:index/role:Role").map((r) => r.inputs);
+        expect(roles.map((r) => r.name).sort()).toEqual([
             "device-terminal",
+            "operator",
+            "tenant-admin",
+            "viewer",
+        ]);
+        // Tenant admins manage their realm's users through Keycloak's admin API, nothing else.
+        expect(roles.filter((r) => r.compositeRoles).map((r) => [r.name, r.compositeRoles.length])).toEqual([
+            ["tenant-admin", 5],
         ]);
         const clients = ofType(acme, "keycloak:openid/client:Client").map((r) => r.inputs);
         expect(clients.map((c) => [c.clientId, c.accessType, c.serviceAccountsEnabled]).sort()).toEqual([

@@ -9,6 +9,7 @@ import {
     brokerRedirectUri,
     federationClient,
     issuerUrl,
+    keycloakBasePath,
     platformRealm,
     RealmModel,
     tenantRealm,
@@ -60,6 +61,7 @@ beforeAll(async () => {
         );
         secrets[tenant] = await kc.admin.applyRealm(realms[tenant], federationSecret);
         await kc.admin.createUser(tenant, `${tenant}-operator`, password, ["operator", "device-terminal"]);
+        await kc.admin.createUser(tenant, `${tenant}-admin`, password, ["tenant-admin"]);
     }
     await kc.admin.createUser("platform", "staff", password, ["platform-operator"]);
 }, 180_000);
@@ -77,6 +79,38 @@ const terminalLogin = (tenant: string, username: string, idpHint?: string) =>
         password,
         idpHint,
     });
+
+describe("tenant admins", () => {
+    /** A call to Keycloak's admin API with a user's access token. */
+    async function adminCall(token: string, method: string, path: string, body?: unknown): Promise<number> {
+        const res = await fetch(`${kc.origin}${keycloakBasePath}/admin/realms${path}`, {
+            method,
+            headers: {
+                authorization: `Bearer ${token}`,
+                ...(body ? { "content-type": "application/json" } : {}),
+            },
+            body: body ? JSON.stringify(body) : undefined,
+        });
+        return res.status;
+    }
+
+    it("manage their tenant's users themselves, and nothing else", async () => {
+        const admin = (await terminalLogin("acme", "acme-admin")).access_token;
+        expect(
+            await adminCall(admin, "POST", "/acme/users", { username: "acme-new-user", enabled: true }),
+        ).toBe(201);
+        expect(await adminCall(admin, "GET", "/acme/users?username=acme-new-user&exact=true")).toBe(200);
+        expect(await adminCall(admin, "GET", "/acme/events")).toBe(200);
+        // Not the realm's clients, not the realm itself, not another tenant's users.
+        expect(await adminCall(admin, "GET", "/acme/clients")).toBe(403);
+        expect(await adminCall(admin, "PUT", "/acme", { enabled: false })).toBe(403);
+        expect(await adminCall(admin, "GET", "/globex/users")).toBe(403);
+        const operator = (await terminalLogin("acme", "acme-operator")).access_token;
+        expect(
+            await adminCall(operator, "POST", "/acme/users", { username: "acme-sneaky", enabled: true }),
+        ).toBe(403);
+    });
+});
 
 describe("tenant users", () => {
     it("get terminal tokens with the issuer, audience, tenant and role claims", async () => {

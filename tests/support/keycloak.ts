@@ -139,7 +139,21 @@ export class KeycloakAdmin {
             adminEventsDetailsEnabled: true,
             eventsListeners: ["jboss-logging"],
         });
-        for (const role of model.roles) await this.call("POST", `/${model.realm}/roles`, role);
+        let management: { id: string } | undefined;
+        for (const role of model.roles) {
+            await this.call("POST", `/${model.realm}/roles`, {
+                name: role.name,
+                description: role.description,
+            });
+            if (!role.realmManagement?.length) continue;
+            management ??= (await this.call("GET", `/${model.realm}/clients?clientId=realm-management`))[0];
+            const composites = await Promise.all(
+                role.realmManagement.map((r) =>
+                    this.call("GET", `/${model.realm}/clients/${management!.id}/roles/${r}`),
+                ),
+            );
+            await this.call("POST", `/${model.realm}/roles/${role.name}/composites`, composites);
+        }
         const secrets: Record<string, string> = {};
         for (const c of model.clients) {
             const id = await this.call("POST", `/${model.realm}/clients`, {
