@@ -21,6 +21,12 @@ export interface WorkloadArgs {
     readonly kind: "Deployment" | "StatefulSet";
     /** Replica count (1 unless the service supports more). */
     readonly replicas?: number;
+    /**
+     * How a Deployment replaces its pods: `RollingUpdate` (default, a new pod before the old one
+     * goes) or `Recreate` (the old pod goes first), for a single instance that must never run
+     * twice (one that migrates its database or keeps an in-process cache of it).
+     */
+    readonly updateStrategy?: "RollingUpdate" | "Recreate";
     /** The pod template, rendered with the security baseline. */
     readonly pod: PodSpecArgs;
     /** Pod template annotations, for example a checksum that rolls the pods when config changes. */
@@ -85,7 +91,10 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
             : {
                   replicas: args.replicas ?? 1,
                   selector: { matchLabels: selector },
-                  strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                  strategy:
+                      args.updateStrategy === "Recreate"
+                          ? { type: "Recreate" }
+                          : { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
                   template,
               };
     const serviceType = args.serviceType ?? (args.kind === "StatefulSet" ? "Headless" : "ClusterIP");

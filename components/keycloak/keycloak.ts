@@ -64,6 +64,9 @@ export class Keycloak extends pulumi.ComponentResource {
                 context: ctx,
                 identity,
                 kind: "Deployment",
+                // One Keycloak with its local caches: two at once during a rollout would serve
+                // stale sessions and realm data from each other's database writes.
+                updateStrategy: "Recreate",
                 pod: {
                     runAsUser: keycloakUid,
                     // `start` re-augments the server for the build options below at first start,

@@ -20,6 +20,16 @@ const env = (stack: Evaluation) =>
     );
 
 describe("Keycloak workload", () => {
+    it("is replaced, never doubled, on a rollout (its caches are per instance)", () => {
+        for (const stack of [provider, acme]) {
+            expect(kubeObject(stack, "Deployment", "keycloak").spec.strategy).toEqual({ type: "Recreate" });
+            expect(kubeObject(stack, "Deployment", "bridge").spec.strategy).toEqual({
+                type: "RollingUpdate",
+                rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+            });
+        }
+    });
+
     it("runs production start behind the ingress on PostgreSQL, under /auth", () => {
         const container = kubeObject(provider, "Deployment", "keycloak").spec.template.spec.containers[0];
         expect(container.image).toBe("quay.io/keycloak/keycloak:26.7.3");
