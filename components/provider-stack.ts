@@ -87,6 +87,7 @@ export class ProviderStack extends pulumi.ComponentResource {
                 database: this.postgres.connection("keycloak"),
                 clients: ["bridge", "grafana"],
                 adminUrl: config.keycloak.adminUrl,
+                publicRealms: ["platform"],
             },
             child,
         );

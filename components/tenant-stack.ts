@@ -157,6 +157,7 @@ export class TenantStack extends pulumi.ComponentResource {
                 // The federation's back channel (token, keys) to the platform realm's public endpoint.
                 egress: [{ peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: 443 }] }],
                 adminUrl: config.keycloak.adminUrl,
+                publicRealms: [config.tenantId],
             },
             child,
         );

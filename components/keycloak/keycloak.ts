@@ -20,8 +20,29 @@ export interface KeycloakArgs {
     readonly clients: readonly string[];
     /** Extra egress, for example to the platform realm a tenant realm federates with. */
     readonly egress?: readonly Allow[];
-    /** URL Pulumi uses for the admin API; the public origin when undefined. */
+    /**
+     * URL at which Pulumi reaches the admin API of the `master` realm, which the ingress never
+     * publishes (a port-forward, for example); the in-cluster Service when undefined.
+     */
     readonly adminUrl?: string;
+    /** The realms the ingress publishes (login, tokens, their own admin console and API). */
+    readonly publicRealms: readonly string[];
+}
+
+/**
+ * The paths the ingress publishes: each public realm's endpoints, its own admin console and
+ * admin API (tenant admins manage their users there), and static resources; never the master
+ * realm, whose administrators reach Keycloak inside the cluster only.
+ */
+export function publicKeycloakPaths(realms: readonly string[]): string[] {
+    return [
+        ...realms.flatMap((realm) => [
+            `${keycloakBasePath}/realms/${realm}`,
+            `${keycloakBasePath}/admin/${realm}/console`,
+            `${keycloakBasePath}/admin/realms/${realm}`,
+        ]),
+        `${keycloakBasePath}/resources`,
+    ];
 }
 
 export const keycloakApp = "keycloak";
@@ -130,21 +151,19 @@ export class Keycloak extends pulumi.ComponentResource {
             `${name}-ingress`,
             ctx,
             objectMeta(ctx, identity, keycloakApp),
-            [
-                {
-                    host: new URL(args.publicOrigin).host,
-                    path: keycloakBasePath,
-                    service: keycloakApp,
-                    port: keycloakHttpPort,
-                },
-            ],
+            publicKeycloakPaths(args.publicRealms).map((path) => ({
+                host: new URL(args.publicOrigin).host,
+                path,
+                service: keycloakApp,
+                port: keycloakHttpPort,
+            })),
             child,
         );
         this.internalUrl = pulumi.interpolate`http://${workload.host!}:${keycloakHttpPort}${keycloakBasePath}`;
         this.provider = new keycloak.Provider(
             `${name}-provider`,
             {
-                url: args.adminUrl ?? args.publicOrigin,
+                url: args.adminUrl ?? pulumi.interpolate`http://${workload.host!}:${keycloakHttpPort}`,
                 basePath: keycloakBasePath,
                 realm: "master",
                 clientId: "cdm-bootstrap-admin",

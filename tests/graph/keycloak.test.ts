@@ -59,20 +59,24 @@ describe("Keycloak workload", () => {
         expect(env(acme).KC_HOSTNAME).toBe("https://auth.acme.cdm.example.com/auth");
     });
 
-    it("is published at auth.<domain>/auth and reachable in-cluster only by its clients", () => {
-        expect(kubeObject(provider, "Ingress", "keycloak").spec.rules).toEqual([
-            {
-                host: "auth.cdm.example.com",
-                http: {
-                    paths: [
-                        {
-                            path: "/auth",
-                            pathType: "Prefix",
-                            backend: { service: { name: "keycloak", port: { number: 8080 } } },
-                        },
-                    ],
-                },
-            },
+    it("publishes its realms at auth.<domain>/auth, never the master realm, and is reachable in-cluster only by its clients", () => {
+        const paths = (stack: Evaluation) =>
+            kubeObject(stack, "Ingress", "keycloak").spec.rules.flatMap((r: any) =>
+                r.http.paths.map((p: any) => [r.host, p.path, p.pathType, p.backend.service.name]),
+            );
+        expect(paths(provider)).toEqual(
+            [
+                "/auth/realms/platform",
+                "/auth/admin/platform/console",
+                "/auth/admin/realms/platform",
+                "/auth/resources",
+            ].map((path) => ["auth.cdm.example.com", path, "Prefix", "keycloak"]),
+        );
+        expect(paths(acme).map((p: string[]) => p[1])).toEqual([
+            "/auth/realms/acme",
+            "/auth/admin/acme/console",
+            "/auth/admin/realms/acme",
+            "/auth/resources",
         ]);
         const from = kubeObject(acme, "NetworkPolicy", "keycloak").spec.ingress[0].from;
         expect(
@@ -86,8 +90,9 @@ describe("Keycloak workload", () => {
 
     it("manages realms through a provider authenticated by the bootstrap admin client, whose secret stays secret", () => {
         const kc = find(provider, "pulumi:providers:keycloak", "provider-keycloak-provider");
+        // The master realm is not published: Pulumi reaches it inside the cluster (or cdm:keycloakAdminUrl).
         expect(kc.inputs).toMatchObject({
-            url: "https://auth.cdm.example.com",
+            url: "http://keycloak.cdm-provider.svc.cluster.local:8080",
             basePath: "/auth",
             realm: "master",
             clientId: "cdm-bootstrap-admin",
