@@ -46,7 +46,15 @@ export interface FederationModel {
     readonly clientId: string;
     /** Platform role → tenant role, applied on every login (sync mode FORCE). */
     readonly roleMappings: readonly { readonly platformRole: string; readonly role: string }[];
+    /**
+     * The tenant role every mapped platform role also grants; the federation's post-login flow
+     * refuses platform users without it (staff with no platform role get no way in).
+     */
+    readonly staffRole: string;
 }
+
+/** Alias of the tenant realm's flow that gates logins through federation. */
+export const federationGateFlow = "federation-gate";
 
 /** A whole realm. */
 export interface RealmModel {
@@ -194,7 +202,13 @@ export function tenantRealm(
         realm: tenantId,
         displayName,
         tenantClaim: tenantId,
-        roles: tenantRoles,
+        roles: [
+            ...tenantRoles,
+            {
+                name: "platform-staff",
+                description: "Platform staff signed in through federation (granted by it only)",
+            },
+        ],
         clients: [
             client({
                 clientId: "thingsboard",
@@ -240,6 +254,7 @@ export function tenantRealm(
                 { platformRole: "platform-operator", role: "operator" },
                 { platformRole: "platform-viewer", role: "viewer" },
             ],
+            staffRole: "platform-staff",
         },
         eventsExpirationSeconds: auditRetentionSeconds,
         accessTokenLifespan: "5m",
@@ -311,11 +326,34 @@ export interface FederationMapperModel {
 
 /** The federation's role mappings: a platform role in the token grants a tenant role. */
 export function federationMappers(federation: FederationModel): FederationMapperModel[] {
-    return federation.roleMappings.map((m) => ({
-        name: `${m.platformRole}-to-${m.role}`,
+    const mapper = (platformRole: string, role: string): FederationMapperModel => ({
+        name: `${platformRole}-to-${role}`,
         identityProviderMapper: "keycloak-oidc-role-to-role-idp-mapper",
-        config: { "external.role": m.platformRole, role: m.role, syncMode: "FORCE" },
-    }));
+        config: { "external.role": platformRole, role, syncMode: "FORCE" },
+    });
+    return [
+        ...federation.roleMappings.map((m) => mapper(m.platformRole, m.role)),
+        ...federation.roleMappings.map((m) => mapper(m.platformRole, federation.staffRole)),
+    ];
+}
+
+/**
+ * The steps of the post-login flow of federation, in order: a conditional sub-flow that runs
+ * when the user lacks the staff role (the condition negated) and denies access, then a step
+ * that lets everyone else through.
+ */
+export function federationGate(federation: FederationModel) {
+    return {
+        flow: federationGateFlow,
+        subflow: `${federationGateFlow}-staff-only`,
+        condition: {
+            authenticator: "conditional-user-role",
+            config: { condUserRole: federation.staffRole, negate: "true" },
+        },
+        deny: { authenticator: "deny-access-authenticator" },
+        // A flow in which nothing succeeded fails: staff with the role pass through this step.
+        allow: { authenticator: "allow-access-authenticator" },
+    } as const;
 }
 
 /** The OIDC endpoints under an issuer, as Keycloak lays them out. */

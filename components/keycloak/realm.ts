@@ -1,6 +1,6 @@
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
-import { clientMappers, federationMappers, oidcEndpoints, RealmModel } from "./model";
+import { clientMappers, federationGate, federationMappers, oidcEndpoints, RealmModel } from "./model";
 
 export interface KeycloakRealmArgs {
     /** The realm as data (components/keycloak/model.ts). */
@@ -141,6 +141,67 @@ export class KeycloakRealm extends pulumi.ComponentResource {
         }
         if (model.federation) {
             const f = model.federation;
+            const gate = federationGate(f);
+            const flow = new keycloak.authentication.Flow(
+                `${name}-federation-gate`,
+                { realmId: realm.id, alias: gate.flow, providerId: "basic-flow" },
+                child,
+            );
+            const subflow = new keycloak.authentication.Subflow(
+                `${name}-federation-gate-staff-only`,
+                {
+                    realmId: realm.id,
+                    parentFlowAlias: flow.alias,
+                    alias: gate.subflow,
+                    providerId: "basic-flow",
+                    requirement: "CONDITIONAL",
+                    priority: 10,
+                },
+                child,
+            );
+            const condition = new keycloak.authentication.Execution(
+                `${name}-federation-gate-condition`,
+                {
+                    realmId: realm.id,
+                    parentFlowAlias: subflow.alias,
+                    authenticator: gate.condition.authenticator,
+                    requirement: "REQUIRED",
+                    priority: 10,
+                },
+                child,
+            );
+            new keycloak.authentication.ExecutionConfig(
+                `${name}-federation-gate-condition-config`,
+                {
+                    realmId: realm.id,
+                    executionId: condition.id,
+                    alias: `${gate.flow}-condition`,
+                    config: { ...gate.condition.config },
+                },
+                child,
+            );
+            new keycloak.authentication.Execution(
+                `${name}-federation-gate-deny`,
+                {
+                    realmId: realm.id,
+                    parentFlowAlias: subflow.alias,
+                    authenticator: gate.deny.authenticator,
+                    requirement: "REQUIRED",
+                    priority: 20,
+                },
+                { ...child, dependsOn: [condition] },
+            );
+            const allow = new keycloak.authentication.Execution(
+                `${name}-federation-gate-allow`,
+                {
+                    realmId: realm.id,
+                    parentFlowAlias: flow.alias,
+                    authenticator: gate.allow.authenticator,
+                    requirement: "REQUIRED",
+                    priority: 20,
+                },
+                { ...child, dependsOn: [subflow] },
+            );
             const idp = new keycloak.oidc.IdentityProvider(
                 `${name}-federation`,
                 {
@@ -159,13 +220,15 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                     storeToken: false,
                     backchannelSupported: false,
                     defaultScopes: "openid profile email",
+                    // Platform users without a mapped role are refused after the platform login.
+                    postBrokerLoginFlowAlias: flow.alias,
                     extraConfig: {
                         pkceEnabled: "true",
                         pkceMethod: "S256",
                         clientAuthMethod: "client_secret_post",
                     },
                 },
-                child,
+                { ...child, dependsOn: [allow] },
             );
             for (const mapper of federationMappers(f)) {
                 new keycloak.CustomIdentityProviderMapping(

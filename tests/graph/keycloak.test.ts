@@ -142,6 +142,7 @@ describe("tenant realm", () => {
         expect(roles.map((r) => r.name).sort()).toEqual([
             "device-terminal",
             "operator",
+            "platform-staff",
             "tenant-admin",
             "viewer",
         ]);
@@ -244,7 +245,43 @@ describe("tenant realm", () => {
             { "external.role": "platform-admin", role: "tenant-admin", syncMode: "FORCE" },
             { "external.role": "platform-operator", role: "operator", syncMode: "FORCE" },
             { "external.role": "platform-viewer", role: "viewer", syncMode: "FORCE" },
+            { "external.role": "platform-admin", role: "platform-staff", syncMode: "FORCE" },
+            { "external.role": "platform-operator", role: "platform-staff", syncMode: "FORCE" },
+            { "external.role": "platform-viewer", role: "platform-staff", syncMode: "FORCE" },
         ]);
+        expect(
+            find(acme, "keycloak:oidc/identityProvider:IdentityProvider", "tenant-acme-realm-federation")
+                .inputs.postBrokerLoginFlowAlias,
+        ).toBe("federation-gate");
+        const executions = ofType(acme, "keycloak:authentication/execution:Execution")
+            .sort((a, b) => a.name.localeCompare(b.name))
+            .map((e) => [
+                e.inputs.parentFlowAlias,
+                e.inputs.authenticator,
+                e.inputs.requirement,
+                e.inputs.priority,
+            ]);
+        expect(executions).toEqual([
+            ["federation-gate", "allow-access-authenticator", "REQUIRED", 20],
+            ["federation-gate-staff-only", "conditional-user-role", "REQUIRED", 10],
+            ["federation-gate-staff-only", "deny-access-authenticator", "REQUIRED", 20],
+        ]);
+        expect(
+            find(
+                acme,
+                "keycloak:authentication/subflow:Subflow",
+                "tenant-acme-realm-federation-gate-staff-only",
+            ).inputs,
+        ).toMatchObject({
+            parentFlowAlias: "federation-gate",
+            requirement: "CONDITIONAL",
+            priority: 10,
+        });
+        expect(
+            ofType(acme, "keycloak:authentication/executionConfig:ExecutionConfig").map(
+                (c) => c.inputs.config,
+            ),
+        ).toEqual([{ condUserRole: "platform-staff", negate: "true" }]);
     });
 
     it("deploys Keycloak without realms when told to", async () => {

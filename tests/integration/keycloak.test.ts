@@ -227,6 +227,33 @@ describe("platform staff through federation", () => {
         expect(roles).not.toContain("tenant-admin");
     });
 
+    it("are refused by a tenant when the platform realm gives them no role, at first and later logins", async () => {
+        /** Logs in through federation; answers the tenant's verdict as its event records it. */
+        const refusal = async (username: string) => {
+            await expect(terminalLogin("acme", username, "provider")).rejects.toThrow(
+                /^login (refused|stopped)/,
+            );
+            const events: { type: string; error?: string; details: Record<string, string> }[] =
+                await kc.admin.call("GET", "/acme/events?max=20");
+            const last = events.find((e) => e.details.identity_provider_identity === username);
+            return [last?.type, last?.error];
+        };
+        await kc.admin.createUser("platform", "visitor", password, []);
+        expect(await refusal("visitor")).toEqual(["IDENTITY_PROVIDER_POST_LOGIN_ERROR", "access_denied"]);
+        // Staff whose last platform role is taken away lose their way in at the next login.
+        const user = (await kc.admin.call("GET", "/platform/users?username=staff&exact=true"))[0];
+        const operator = await kc.admin.call("GET", "/platform/roles/platform-operator");
+        await kc.admin.call("DELETE", `/platform/users/${user.id}/role-mappings/realm`, [operator]);
+        try {
+            expect(await refusal("staff")).toEqual(["IDENTITY_PROVIDER_POST_LOGIN_ERROR", "access_denied"]);
+        } finally {
+            await kc.admin.call("POST", `/platform/users/${user.id}/role-mappings/realm`, [operator]);
+        }
+        expect(decodeJwt((await terminalLogin("acme", "staff", "provider")).access_token).roles).toContain(
+            "operator",
+        );
+    });
+
     it("record logins as events, the audit trail", async () => {
         const events = await kc.admin.call("GET", "/acme/events?type=LOGIN&max=100");
         expect(

@@ -9,6 +9,8 @@ import {
     clientMappers,
     federationMappers,
     durationSeconds,
+    FederationModel,
+    federationGate,
     keycloakBasePath,
     oidcEndpoints,
     RealmModel,
@@ -193,6 +195,7 @@ export class KeycloakAdmin {
         }
         if (model.federation) {
             const f = model.federation;
+            await this.applyFederationGate(model.realm, f);
             // Tests build models from plain strings.
             const issuer = f.issuer as string;
             await this.call("POST", `/${model.realm}/identity-provider/instances`, {
@@ -216,6 +219,7 @@ export class KeycloakAdmin {
                     pkceMethod: "S256",
                     clientAuthMethod: "client_secret_post",
                 },
+                postBrokerLoginFlowAlias: federationGate(f).flow,
             });
             for (const m of federationMappers(f)) {
                 await this.call("POST", `/${model.realm}/identity-provider/instances/${f.alias}/mappers`, {
@@ -230,6 +234,44 @@ export class KeycloakAdmin {
     }
 
     /** Creates a user with a password, complete profile and realm roles. */
+    /** The post-login flow of federation, as components/keycloak/realm.ts renders it. */
+    private async applyFederationGate(realm: string, f: FederationModel): Promise<void> {
+        const gate = federationGate(f);
+        const flows = `/${realm}/authentication/flows`;
+        await this.call("POST", flows, {
+            alias: gate.flow,
+            providerId: "basic-flow",
+            topLevel: true,
+            builtIn: false,
+        });
+        await this.call("POST", `${flows}/${gate.flow}/executions/flow`, {
+            alias: gate.subflow,
+            type: "basic-flow",
+            provider: "registration-page-form",
+        });
+        for (const step of [gate.condition, gate.deny]) {
+            await this.call("POST", `${flows}/${gate.subflow}/executions/execution`, {
+                provider: step.authenticator,
+            });
+        }
+        await this.call("POST", `${flows}/${gate.flow}/executions/execution`, {
+            provider: gate.allow.authenticator,
+        });
+        const executions: { id: string; displayName: string; providerId?: string; level: number }[] =
+            await this.call("GET", `${flows}/${gate.flow}/executions`);
+        for (const e of executions) {
+            const requirement =
+                e.level === 0 && e.providerId !== gate.allow.authenticator ? "CONDITIONAL" : "REQUIRED";
+            await this.call("PUT", `${flows}/${gate.flow}/executions`, { ...e, requirement });
+            if (e.providerId === gate.condition.authenticator) {
+                await this.call("POST", `/${realm}/authentication/executions/${e.id}/config`, {
+                    alias: `${gate.flow}-condition`,
+                    config: gate.condition.config,
+                });
+            }
+        }
+    }
+
     async createUser(realm: string, username: string, password: string, roles: string[]): Promise<void> {
         const id = await this.call("POST", `/${realm}/users`, {
             username,

@@ -3,6 +3,7 @@ import {
     brokerRedirectUri,
     clientMappers,
     federationClient,
+    federationGate,
     federationMappers,
     issuerUrl,
     oidcEndpoints,
@@ -77,7 +78,21 @@ describe("identity model", () => {
             ["platform-admin", "tenant-admin"],
             ["platform-operator", "operator"],
             ["platform-viewer", "viewer"],
+            ["platform-admin", "platform-staff"],
+            ["platform-operator", "platform-staff"],
+            ["platform-viewer", "platform-staff"],
         ]);
+        // The gate: without the staff role (any mapped platform role), a federated login is denied.
+        expect(federationGate(acme.federation!)).toEqual({
+            flow: "federation-gate",
+            subflow: "federation-gate-staff-only",
+            condition: {
+                authenticator: "conditional-user-role",
+                config: { condUserRole: "platform-staff", negate: "true" },
+            },
+            deny: { authenticator: "deny-access-authenticator" },
+            allow: { authenticator: "allow-access-authenticator" },
+        });
     });
 
     it("describes a tenant's federation client in the platform realm", () => {
