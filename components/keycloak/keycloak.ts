@@ -150,7 +150,11 @@ export class Keycloak extends pulumi.ComponentResource {
         createIngress(
             `${name}-ingress`,
             ctx,
-            objectMeta(ctx, identity, keycloakApp),
+            // Keycloak's login responses carry large cookie headers; nginx's default 4k buffer
+            // answers them with 502.
+            objectMeta(ctx, identity, keycloakApp, {
+                "nginx.ingress.kubernetes.io/proxy-buffer-size": "128k",
+            }),
             publicKeycloakPaths(args.publicRealms).map((path) => ({
                 host: new URL(args.publicOrigin).host,
                 path,

@@ -72,6 +72,9 @@ describe("Keycloak workload", () => {
                 "/auth/resources",
             ].map((path) => ["auth.cdm.example.com", path, "Prefix", "keycloak"]),
         );
+        expect(kubeObject(provider, "Ingress", "keycloak").metadata.annotations).toMatchObject({
+            "nginx.ingress.kubernetes.io/proxy-buffer-size": "128k",
+        });
         expect(paths(acme).map((p: string[]) => p[1])).toEqual([
             "/auth/realms/acme",
             "/auth/admin/acme/console",
