@@ -7,16 +7,11 @@
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deviceClaims, intermediateProfile, rootProfile, subCaProfile } from "../components/pki/profile";
-import { deviceProvisioner } from "../components/tenant-stack";
 import { readBridgeConfig } from "../runtime/bridge/config";
 import { startBridge } from "../runtime/bridge/main";
-import { stepCaServiceNames, subCaPermittedNames } from "../runtime/shared/pki-names";
 import { serveJwks, testRealm } from "../tests/support/bridge";
 import { startHawkbit } from "../tests/support/hawkbit";
-import { intermediateCa, rootCa } from "../tests/support/pki";
-import { startStepCa, testProvisioner } from "../tests/support/step-ca";
-import { tenantBridgeEnv } from "../tests/support/tenant-peers";
+import { startTenantCa, tenantBridgeEnv, tenantPki } from "../tests/support/tenant-peers";
 import { projectRoot } from "./stack-config";
 
 const ports = { api: 8443, management: 9464, stepCa: 9000, jwks: 9080, hawkbit: 9081 };
@@ -26,25 +21,8 @@ async function main(): Promise<void> {
     const dataDir = join(projectRoot, ".cache/dev/bridge-db");
     mkdirSync(dataDir, { recursive: true });
     console.log("starting step-ca (built on first use) …");
-    const root = await rootCa(rootProfile);
-    const ica = await intermediateCa(intermediateProfile, root);
-    const subCa = await intermediateCa(subCaProfile("acme"), ica, [
-        ...subCaPermittedNames("acme", "cdm-tenant-acme"),
-        "localhost",
-    ]);
-    const provisioner = await testProvisioner(
-        deviceProvisioner("acme"),
-        "device",
-        deviceClaims("24h", "168h"),
-    );
-    const stepCa = await startStepCa({
-        rootPem: root.pem,
-        bundle: [subCa.pem, ica.pem],
-        keyPem: subCa.key.privatePem,
-        provisioners: [provisioner.spec],
-        port: ports.stepCa,
-        dnsNames: stepCaServiceNames("cdm-tenant-acme"),
-    });
+    const pki = await tenantPki();
+    const stepCa = await startTenantCa(pki, ports.stepCa);
     console.log("starting hawkBit (fetched on first use; about a minute) …");
     const hawkbit = await startHawkbit(ports.hawkbit);
     const realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/acme`);
@@ -53,7 +31,7 @@ async function main(): Promise<void> {
         BRIDGE_DATABASE: "pglite",
         BRIDGE_PGLITE_DIR: dataDir,
         ...(await tenantBridgeEnv(
-            { root, ica, subCa, provisioner, stepCaPort: ports.stepCa, dir },
+            { ...pki, stepCaPort: ports.stepCa, dir },
             ports,
             { url: hawkbit.url, ...hawkbit.bridge },
             realm.issuer,

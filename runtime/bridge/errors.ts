@@ -49,6 +49,10 @@ export function toApiError(error: unknown): ApiError {
     if (error instanceof PeerUnavailable) {
         return new ApiError(503, "peer_unavailable", `${error.peer} is unavailable; retry later`);
     }
+    // `pg` gives up waiting for a free connection with this message: the bridge is saturated.
+    if (error instanceof Error && /timeout exceeded when trying to connect/.test(error.message)) {
+        return new ApiError(503, "busy", "the bridge is busy; retry later");
+    }
     return new ApiError(500, "internal", "internal error");
 }
 

@@ -35,7 +35,7 @@ export function openDatabase(config: DatabaseConfig, log: Warnings): Database {
     // `pg` reads PGSSLMODE but not PGSSLROOTCERT: with a CA file, verify the server against it.
     const caFile = process.env.PGSSLROOTCERT;
     const ssl = caFile ? { ca: readFileSync(caFile, "utf8"), rejectUnauthorized: true } : undefined;
-    const pool = new Pool({ max: config.poolSize, connectionTimeoutMillis: 10_000, ...(ssl ? { ssl } : {}) });
+    const pool = new Pool({ max: config.poolSize, connectionTimeoutMillis: 30_000, ...(ssl ? { ssl } : {}) });
     // An idle connection that breaks is dropped by the pool; without a listener it would crash us.
     pool.on("error", (error) => log.warn({ error: error.message }, "a database connection broke"));
     return pgDatabase(pool);

@@ -28,7 +28,7 @@ import { subCaCommonName, subCaPermittedNames } from "../../runtime/shared/pki-n
 import { x509 } from "../../runtime/shared/x509";
 import { serveJwks, testRealm, TestRealm } from "../support/bridge";
 import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
-import { startPeer, stopPeer } from "../support/peers";
+import { freshDatabase, pgPool, startPeer, stopPeer } from "../support/peers";
 import { csr, ecKey, intermediateCa, KeyPair, leafCertificate, rootCa, TestCa } from "../support/pki";
 import { RunningCa, startStepCa, testProvisioner } from "../support/step-ca";
 import { mkdtempSync } from "node:fs";
@@ -55,17 +55,7 @@ let keycloak: RunningKeycloak;
 let rabbit: Record<string, string>;
 
 beforeAll(async () => {
-    const pg = startPeer("postgres");
-    const admin = new Pool({
-        host: pg.PGHOST,
-        port: Number(pg.PGPORT),
-        user: "postgres",
-        password: pg.PGPASSWORD,
-        database: "postgres",
-    });
-    await admin.query("DROP DATABASE IF EXISTS bridge_provider WITH (FORCE)");
-    await admin.query("CREATE DATABASE bridge_provider");
-    await admin.end();
+    const pg = await freshDatabase("bridge_provider");
     root = await rootCa(rootProfile);
     ica = await intermediateCa(intermediateProfile, root);
     const provisioner = await testProvisioner("tenant-sub-ca", "sub-ca", subCaClaims());
@@ -101,11 +91,7 @@ beforeAll(async () => {
         serverKey,
     );
     bridge = await startBridgeProcess({
-        PGHOST: pg.PGHOST,
-        PGPORT: pg.PGPORT,
-        PGUSER: "postgres",
-        PGPASSWORD: pg.PGPASSWORD,
-        PGDATABASE: "bridge_provider",
+        ...pg,
         BRIDGE_ROLE: "provider",
         BRIDGE_HOST: "127.0.0.1",
         BRIDGE_PORT: String(ports.api),
@@ -125,14 +111,7 @@ beforeAll(async () => {
         RABBITMQ_USERNAME: rabbit.RABBITMQ_USERNAME,
         RABBITMQ_PASSWORD: rabbit.RABBITMQ_PASSWORD,
     });
-    pool = new Pool({
-        host: pg.PGHOST,
-        port: Number(pg.PGPORT),
-        user: "postgres",
-        password: pg.PGPASSWORD,
-        database: "bridge_provider",
-        max: 2,
-    });
+    pool = pgPool(pg, 2);
 });
 
 afterAll(async () => {

@@ -2,39 +2,18 @@
  * The bridge's storage on a real PostgreSQL under concurrency: many enrollments at once never
  * share an address or exceed a token's uses, and failed ones leave nothing behind.
  */
-import { Pool } from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AddressPool } from "../../runtime/bridge/addresses";
 import { Database, pgDatabase } from "../../runtime/bridge/db/database";
 import { migrate, migrations } from "../../runtime/bridge/db/migrations";
 import { consumeToken, issueToken, TokenRefused } from "../../runtime/bridge/enrollment-tokens";
 import { parseIpv4Cidr } from "../../runtime/shared/ipv4";
-import { startPeer, stopPeer } from "../support/peers";
+import { freshDatabase, pgPool, stopPeer } from "../support/peers";
 
 let db: Database;
 
 beforeAll(async () => {
-    const server = startPeer("postgres");
-    const admin = new Pool({
-        host: server.PGHOST,
-        port: Number(server.PGPORT),
-        user: "postgres",
-        password: server.PGPASSWORD,
-        database: "postgres",
-    });
-    await admin.query("DROP DATABASE IF EXISTS bridge_test");
-    await admin.query("CREATE DATABASE bridge_test");
-    await admin.end();
-    db = pgDatabase(
-        new Pool({
-            host: server.PGHOST,
-            port: Number(server.PGPORT),
-            user: "postgres",
-            password: server.PGPASSWORD,
-            database: "bridge_test",
-            max: 10,
-        }),
-    );
+    db = pgDatabase(pgPool(await freshDatabase("bridge_test"), 10));
     // Two bridges starting at once migrate once.
     const applied = await Promise.all([migrate(db), migrate(db)]);
     expect(applied.flat()).toEqual(migrations.map((m) => m.version));

@@ -2,6 +2,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Pool } from "pg";
 import { projectRoot } from "../../tools/stack-config";
 
 /** Runs `scripts/peers/<peer>.sh start` and returns the variables of the env file it prints. */
@@ -20,4 +21,36 @@ export function startPeer(peer: string): Record<string, string> {
 /** Runs `scripts/peers/<peer>.sh stop`. */
 export function stopPeer(peer: string): void {
     execFileSync(join(projectRoot, "scripts/peers", `${peer}.sh`), ["stop"], { stdio: "ignore" });
+}
+
+/** PG* settings of a database. */
+export type PgSettings = Record<"PGHOST" | "PGPORT" | "PGUSER" | "PGPASSWORD" | "PGDATABASE", string>;
+
+/** Starts PostgreSQL (scripts/peers/postgres.sh) and makes database `name` afresh; answers its settings. */
+export async function freshDatabase(name: string): Promise<PgSettings> {
+    const server = startPeer("postgres");
+    const settings: PgSettings = {
+        PGHOST: server.PGHOST,
+        PGPORT: server.PGPORT,
+        PGUSER: "postgres",
+        PGPASSWORD: server.PGPASSWORD,
+        PGDATABASE: name,
+    };
+    const admin = pgPool({ ...settings, PGDATABASE: "postgres" }, 1);
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    return settings;
+}
+
+/** A `pg` pool on the database of `settings`. */
+export function pgPool(settings: PgSettings, max = 4): Pool {
+    return new Pool({
+        host: settings.PGHOST,
+        port: Number(settings.PGPORT),
+        user: settings.PGUSER,
+        password: settings.PGPASSWORD,
+        database: settings.PGDATABASE,
+        max,
+    });
 }

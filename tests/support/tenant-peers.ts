@@ -13,7 +13,7 @@ import { stepCaServiceNames, subCaPermittedNames } from "../../runtime/shared/pk
 import { ProvisionerKey } from "../../runtime/shared/step-ca";
 import { ProvisionerSpec } from "../../components/step-ca/ca-json";
 import { x509 } from "../../runtime/shared/x509";
-import { startPeer } from "./peers";
+import { freshDatabase, pgPool } from "./peers";
 import { ecKey, intermediateCa, leafCertificate, rootCa, TestCa } from "./pki";
 import { RunningCa, startStepCa, testProvisioner } from "./step-ca";
 import { wireguardKey } from "./bridge";
@@ -38,26 +38,8 @@ export interface TenantPeers {
     close(): Promise<void>;
 }
 
-/** Starts PostgreSQL (fresh database `database`) and the tenant step-ca on `stepCaPort`. */
-export async function startTenantPeers(database: string, stepCaPort: number): Promise<TenantPeers> {
-    const server = startPeer("postgres");
-    const admin = new Pool({
-        host: server.PGHOST,
-        port: Number(server.PGPORT),
-        user: "postgres",
-        password: server.PGPASSWORD,
-        database: "postgres",
-    });
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    const pg = {
-        PGHOST: server.PGHOST,
-        PGPORT: server.PGPORT,
-        PGUSER: "postgres",
-        PGPASSWORD: server.PGPASSWORD,
-        PGDATABASE: database,
-    };
+/** The PKI of tenant `acme` for tests: root → intermediate → Sub-CA, and the device provisioner. */
+export async function tenantPki(): Promise<Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner">> {
     const root = await rootCa(rootProfile);
     const ica = await intermediateCa(intermediateProfile, root);
     // `localhost` too: the test CA serves there.
@@ -70,15 +52,30 @@ export async function startTenantPeers(database: string, stepCaPort: number): Pr
         "device",
         deviceClaims("24h", "168h"),
     );
-    const start = () =>
-        startStepCa({
-            rootPem: root.pem,
-            bundle: [subCa.pem, ica.pem],
-            keyPem: subCa.key.privatePem,
-            provisioners: [provisioner.spec],
-            port: stepCaPort,
-            dnsNames: stepCaServiceNames("cdm-tenant-acme"),
-        });
+    return { root, ica, subCa, provisioner };
+}
+
+/** The tenant step-ca, as the tenant stack configures it, on 127.0.0.1:`port`. */
+export function startTenantCa(
+    pki: Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner">,
+    port: number,
+) {
+    return startStepCa({
+        rootPem: pki.root.pem,
+        bundle: [pki.subCa.pem, pki.ica.pem],
+        keyPem: pki.subCa.key.privatePem,
+        provisioners: [pki.provisioner.spec],
+        port,
+        dnsNames: stepCaServiceNames("cdm-tenant-acme"),
+    });
+}
+
+/** Starts PostgreSQL (fresh database `database`) and the tenant step-ca on `stepCaPort`. */
+export async function startTenantPeers(database: string, stepCaPort: number): Promise<TenantPeers> {
+    const pg = await freshDatabase(database);
+    const pki = await tenantPki();
+    const { root, ica, subCa, provisioner } = pki;
+    const start = () => startTenantCa(pki, stepCaPort);
     const dir = mkdtempSync(join(tmpdir(), "bridge-"));
     const pools: Pool[] = [];
     const peers: TenantPeers = {
@@ -95,14 +92,7 @@ export async function startTenantPeers(database: string, stepCaPort: number): Pr
             peers.stepCa = await start();
         },
         pool() {
-            const pool = new Pool({
-                host: pg.PGHOST,
-                port: Number(pg.PGPORT),
-                user: pg.PGUSER,
-                password: pg.PGPASSWORD,
-                database,
-                max: 4,
-            });
+            const pool = pgPool(pg);
             pools.push(pool);
             return pool;
         },
