@@ -1,5 +1,6 @@
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
+import { renderFederationGate } from "./federation-gate";
 import { clientMappers, federationGate, federationMappers, oidcEndpoints, RealmModel } from "./model";
 
 export interface KeycloakRealmArgs {
@@ -141,67 +142,7 @@ export class KeycloakRealm extends pulumi.ComponentResource {
         }
         if (model.federation) {
             const f = model.federation;
-            const gate = federationGate(f);
-            const flow = new keycloak.authentication.Flow(
-                `${name}-federation-gate`,
-                { realmId: realm.id, alias: gate.flow, providerId: "basic-flow" },
-                child,
-            );
-            const subflow = new keycloak.authentication.Subflow(
-                `${name}-federation-gate-staff-only`,
-                {
-                    realmId: realm.id,
-                    parentFlowAlias: flow.alias,
-                    alias: gate.subflow,
-                    providerId: "basic-flow",
-                    requirement: "CONDITIONAL",
-                    priority: 10,
-                },
-                child,
-            );
-            const condition = new keycloak.authentication.Execution(
-                `${name}-federation-gate-condition`,
-                {
-                    realmId: realm.id,
-                    parentFlowAlias: subflow.alias,
-                    authenticator: gate.condition.authenticator,
-                    requirement: "REQUIRED",
-                    priority: 10,
-                },
-                child,
-            );
-            new keycloak.authentication.ExecutionConfig(
-                `${name}-federation-gate-condition-config`,
-                {
-                    realmId: realm.id,
-                    executionId: condition.id,
-                    alias: `${gate.flow}-condition`,
-                    config: { ...gate.condition.config },
-                },
-                child,
-            );
-            new keycloak.authentication.Execution(
-                `${name}-federation-gate-deny`,
-                {
-                    realmId: realm.id,
-                    parentFlowAlias: subflow.alias,
-                    authenticator: gate.deny.authenticator,
-                    requirement: "REQUIRED",
-                    priority: 20,
-                },
-                { ...child, dependsOn: [condition] },
-            );
-            const allow = new keycloak.authentication.Execution(
-                `${name}-federation-gate-allow`,
-                {
-                    realmId: realm.id,
-                    parentFlowAlias: flow.alias,
-                    authenticator: gate.allow.authenticator,
-                    requirement: "REQUIRED",
-                    priority: 20,
-                },
-                { ...child, dependsOn: [subflow] },
-            );
+            const gate = renderFederationGate(`${name}-federation-gate`, realm.id, federationGate(f), child);
             const idp = new keycloak.oidc.IdentityProvider(
                 `${name}-federation`,
                 {
@@ -221,14 +162,14 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                     backchannelSupported: false,
                     defaultScopes: "openid profile email",
                     // Platform users without a mapped role are refused after the platform login.
-                    postBrokerLoginFlowAlias: flow.alias,
+                    postBrokerLoginFlowAlias: gate.flowAlias,
                     extraConfig: {
                         pkceEnabled: "true",
                         pkceMethod: "S256",
                         clientAuthMethod: "client_secret_post",
                     },
                 },
-                { ...child, dependsOn: [allow] },
+                { ...child, dependsOn: [gate.complete] },
             );
             for (const mapper of federationMappers(f)) {
                 new keycloak.CustomIdentityProviderMapping(

@@ -133,7 +133,7 @@ case "${1:-}" in
         if [ ! -f "$jar" ]; then
             echo "hawkbit: building the hawkBit $version server from Maven Central" >&2
             mkdir -p "$cache"
-            build="$(mktemp -d "$cache/build.XXXXXX")"
+            build="$(mktemp -d --tmpdir="$cache")"
             trap 'rm -rf "$build"' EXIT
             write_project "$build"
             (cd "$build" && JAVA_HOME="$java" mvn -q -B package -Dmaven.test.skip=true >&2)

@@ -157,3 +157,22 @@ export async function leafCertificate(
     );
     return { pem: `${cert.toString("pem")}\n`, key: leafKey };
 }
+
+/** A PKCS#10 request with an RSA key of `bits` for `CN=<commonName>`. */
+export async function rsaCsr(bits: number, commonName: string): Promise<string> {
+    const keys = (await webcrypto.subtle.generateKey(
+        {
+            name: "RSASSA-PKCS1-v1_5",
+            modulusLength: bits,
+            publicExponent: new Uint8Array([1, 0, 1]),
+            hash: "SHA-256",
+        },
+        true,
+        ["sign", "verify"],
+    )) as CryptoKeyPair;
+    const request = await x509.Pkcs10CertificateRequestGenerator.create(
+        { name: `CN=${commonName}`, keys, signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } },
+        crypto,
+    );
+    return request.toString("pem");
+}

@@ -1,26 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { FastifyInstance } from "fastify";
-import { AmqpPublisherResponse, metricsVhost, telemetryExchange } from "../../shared/onboarding";
-import { RabbitmqAdmin } from "../../shared/rabbitmq-admin";
+import { setPublisher, removePublisher } from "../amqp-publisher";
 import { bearerToken } from "../auth";
-import { ApiError, callPeer } from "../errors";
-import { authenticateTenant, tenantEvent } from "../onboarding";
+import { authenticateTenant } from "../onboarding";
 import { errorResponses } from "./context";
-import { amqpPublisherRoute, ProviderRoutes, tenantParams } from "./provider-context";
-
-/** The RabbitMQ user of a tenant's publisher. */
-export function publisherUser(tenantId: string): string {
-    return `tenant-${tenantId}`;
-}
+import { amqpPublisherRoute, configured, ProviderRoutes, tenantParams } from "./provider-context";
 
 /** Each tenant's metrics publisher on the provider RabbitMQ, through its onboarding credential. */
 export function amqpRoutes(app: FastifyInstance, r: ProviderRoutes): void {
-    const rabbitmq = (): RabbitmqAdmin => {
-        if (!r.rabbitmq) {
-            throw new ApiError(501, "amqp_not_configured", "this provider bridge manages no RabbitMQ");
-        }
-        return r.rabbitmq;
-    };
+    const rabbitmq = () =>
+        configured(r.rabbitmq, "amqp_not_configured", "this provider bridge manages no RabbitMQ");
 
     app.post<{ Params: { tenantId: string } }>(
         amqpPublisherRoute,
@@ -48,30 +36,7 @@ export function amqpRoutes(app: FastifyInstance, r: ProviderRoutes): void {
         async (request, reply) => {
             const { tenantId } = request.params;
             await authenticateTenant(r.db, tenantId, bearerToken(request));
-            const answer: AmqpPublisherResponse = {
-                username: publisherUser(tenantId),
-                password: randomBytes(32).toString("base64url"),
-                vhost: metricsVhost,
-                exchange: telemetryExchange,
-                routing_key_prefix: `tenant.${tenantId}.`,
-            };
-            // One rotation per tenant at a time, recorded with it: concurrent calls cannot leave a
-            // password nobody was told.
-            await r.db.transaction(async (tx) => {
-                await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`amqp:${tenantId}`]);
-                await tenantEvent(tx, tenantId, "amqp publisher set", `tenant:${tenantId}`, {
-                    username: answer.username,
-                });
-                await callPeer("RabbitMQ", () =>
-                    rabbitmq().ensurePublisher({
-                        username: answer.username,
-                        password: answer.password,
-                        vhost: answer.vhost,
-                        exchange: answer.exchange,
-                        routingKeyPrefix: answer.routing_key_prefix,
-                    }),
-                );
-            });
+            const answer = await setPublisher(r.db, rabbitmq(), tenantId);
             request.log.info({ tenantId, username: answer.username }, "AMQP publisher set");
             return reply.code(201).send(answer);
         },
@@ -90,17 +55,8 @@ export function amqpRoutes(app: FastifyInstance, r: ProviderRoutes): void {
         async (request, reply) => {
             const { tenantId } = request.params;
             await authenticateTenant(r.db, tenantId, bearerToken(request));
-            const user = publisherUser(tenantId);
-            if (!(await callPeer("RabbitMQ", () => rabbitmq().deleteUser(user)))) {
-                throw new ApiError(
-                    404,
-                    "amqp_publisher_not_found",
-                    `tenant ${tenantId} has no AMQP publisher`,
-                );
-            }
-            await r.db.transaction((tx) =>
-                tenantEvent(tx, tenantId, "amqp publisher removed", `tenant:${tenantId}`, { username: user }),
-            );
+            await removePublisher(r.db, rabbitmq(), tenantId);
+            request.log.info({ tenantId }, "AMQP publisher removed");
             return reply.code(204).send();
         },
     );

@@ -1,24 +1,14 @@
 import { FastifyInstance } from "fastify";
-import { KeycloakAdmin } from "../../shared/keycloak-admin";
 import { bearerToken } from "../auth";
-import { ApiError } from "../errors";
 import { ensureFederationClient, removeFederationClient } from "../federation";
 import { authenticateTenant } from "../onboarding";
 import { errorResponses } from "./context";
-import { federationClientRoute, ProviderRoutes, tenantParams } from "./provider-context";
+import { configured, federationClientRoute, ProviderRoutes, tenantParams } from "./provider-context";
 
 /** Each tenant's federation client in the platform realm, through its onboarding credential. */
 export function federationRoutes(app: FastifyInstance, r: ProviderRoutes): void {
-    const keycloak = (): KeycloakAdmin => {
-        if (!r.keycloak) {
-            throw new ApiError(
-                501,
-                "federation_not_configured",
-                "this provider bridge manages no platform realm",
-            );
-        }
-        return r.keycloak;
-    };
+    const keycloak = () =>
+        configured(r.keycloak, "federation_not_configured", "this provider bridge manages no platform realm");
 
     app.post<{ Params: { tenantId: string }; Body: { redirect_uri: string } }>(
         federationClientRoute,

@@ -1,4 +1,5 @@
 import { KeycloakAdmin } from "../../shared/keycloak-admin";
+import { ApiError } from "../errors";
 import { RabbitmqAdmin } from "../../shared/rabbitmq-admin";
 import { TokenVerifier } from "../auth";
 import { ProviderBridgeConfig } from "../config";
@@ -27,3 +28,9 @@ export const tenantParams = {
     required: ["tenantId"],
     properties: { tenantId: { type: "string", minLength: 1, maxLength: 63 } },
 } as const;
+
+/** A peer the provider bridge may be configured without; its routes answer 501 then. */
+export function configured<T>(peer: T | undefined, code: string, message: string): T {
+    if (peer === undefined) throw new ApiError(501, code, message);
+    return peer;
+}

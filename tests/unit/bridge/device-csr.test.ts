@@ -2,7 +2,7 @@ import { webcrypto } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { checkDeviceCsr, CsrRefused, isDeviceId } from "../../../runtime/bridge/device-csr";
 import { x509 } from "../../../runtime/shared/x509";
-import { csr, ecKey } from "../../support/pki";
+import { csr, ecKey, rsaCsr } from "../../support/pki";
 
 const crypto = webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0];
 const policy = { allowRsa: false };
@@ -88,19 +88,7 @@ describe("device certificate requests", () => {
     });
 
     it("takes RSA only when allowed, and never below 2048 bits", async () => {
-        const rsa = async (bits: number) => {
-            const keys = (await webcrypto.subtle.generateKey(
-                {
-                    name: "RSASSA-PKCS1-v1_5",
-                    modulusLength: bits,
-                    publicExponent: new Uint8Array([1, 0, 1]),
-                    hash: "SHA-256",
-                },
-                true,
-                ["sign", "verify"],
-            )) as webcrypto.CryptoKeyPair;
-            return request(keys, "CN=dev-0001", { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" });
-        };
+        const rsa = (bits: number) => rsaCsr(bits, "dev-0001");
         const strong = await rsa(2048);
         await expect(checkDeviceCsr(strong, "dev-0001", policy)).rejects.toThrow(
             new CsrRefused("key type RSASSA-PKCS1-v1_5 is not accepted (EC P-256, EC P-384 or Ed25519)"),

@@ -21,7 +21,7 @@ import {
     testTenantConfig,
     wireguardKey,
 } from "../../support/bridge";
-import { csr, ecKey, TestCa } from "../../support/pki";
+import { csr, ecKey, rsaCsr, TestCa } from "../../support/pki";
 
 const crypto = webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0];
 
@@ -307,23 +307,7 @@ describe("the bad-input corpus: each answered with its 4xx and changing nothing"
         );
         return generated.toString("pem");
     };
-    const rsa = async (bits: number) => {
-        const keys = (await webcrypto.subtle.generateKey(
-            {
-                name: "RSASSA-PKCS1-v1_5",
-                modulusLength: bits,
-                publicExponent: new Uint8Array([1, 0, 1]),
-                hash: "SHA-256",
-            },
-            true,
-            ["sign", "verify"],
-        )) as webcrypto.CryptoKeyPair;
-        const generated = await x509.Pkcs10CertificateRequestGenerator.create(
-            { name: "CN=dev-0001", keys, signingAlgorithm: { name: "RSASSA-PKCS1-v1_5" } },
-            crypto,
-        );
-        return generated.toString("pem");
-    };
+    const rsa = (bits: number) => rsaCsr(bits, "dev-0001");
 
     type Case = {
         name: string;
