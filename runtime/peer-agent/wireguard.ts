@@ -30,6 +30,31 @@ export function planResync(current: ReadonlyMap<string, string>, desired: readon
     return [...removals, ...sets];
 }
 
+/** Peers per `wg set`: an argument list of about 100 KB, far below the kernel's limits. */
+const peersPerCall = 1000;
+
+/**
+ * The `wg set` argument lists applying `operations` in order, `perCall` peers each: `wg` applies
+ * a call's peers in order, so a removal still precedes a later set of the same key or address.
+ */
+export function wgSetCalls(
+    iface: string,
+    operations: readonly PeerOperation[],
+    perCall = peersPerCall,
+): string[][] {
+    const calls: string[][] = [];
+    for (let i = 0; i < operations.length; i += perCall) {
+        calls.push(["set", iface, ...operations.slice(i, i + perCall).flatMap(peerArguments)]);
+    }
+    return calls;
+}
+
+function peerArguments(o: PeerOperation): string[] {
+    return o.op === "set"
+        ? ["peer", o.publicKey, "allowed-ips", `${o.address}/32`]
+        : ["peer", o.publicKey, "remove"];
+}
+
 /** `wg` on one interface; `command` is how to run `wg` (for example inside a network namespace). */
 export class WireguardInterface {
     constructor(
@@ -48,15 +73,9 @@ export class WireguardInterface {
         return peers;
     }
 
-    /** Applies operations in order. */
+    /** Applies operations in order, many peers per `wg set`. */
     async apply(operations: readonly PeerOperation[]): Promise<void> {
-        for (const o of operations) {
-            if (o.op === "set") {
-                await this.wg("set", this.name, "peer", o.publicKey, "allowed-ips", `${o.address}/32`);
-            } else {
-                await this.wg("set", this.name, "peer", o.publicKey, "remove");
-            }
-        }
+        for (const args of wgSetCalls(this.name, operations)) await this.wg(...args);
     }
 
     private wg(...args: string[]): Promise<{ stdout: string }> {

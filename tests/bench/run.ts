@@ -9,6 +9,7 @@ import { enrollmentThroughput } from "./enrollment";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
+import { wireguardPeers, wireguardUnavailable } from "./wireguard-peers";
 
 async function main(): Promise<void> {
     const argv = process.argv.slice(2);
@@ -24,6 +25,9 @@ async function main(): Promise<void> {
             "step-ca signing and enrollment: skipped in --quick (step-ca not built yet; run scripts/peers/step-ca.sh install)",
         );
     }
+    const noWireguard = wireguardUnavailable(quick);
+    if (noWireguard) console.log(`wireguard peers: skipped (${noWireguard})`);
+    else scenarios.push(...(await wireguardPeers(quick)));
     for (const s of scenarios) {
         console.log(
             `${s.name.padEnd(34)} ${String(s.value).padStart(10)} ${s.unit}  baseline ${s.baseline}  ratio ${s.ratio}`,

@@ -195,12 +195,16 @@ export async function lifecycleDeps(
     };
 }
 
-/** The tenant bridge's API over `deps`, not listening (tests use `inject`), body limit 64 KiB. */
+/**
+ * The tenant bridge's API over `deps`, not listening (tests use `inject`, or `listen` to be called
+ * over HTTPS with `tls`), body limit 64 KiB.
+ */
 export function testTenantApi(
     deps: LifecycleDeps,
     tenant: TenantBridgeConfig,
     rootPem: string,
     realm: TestRealm,
+    tls?: { certPem: string; keyPem: string },
 ) {
     return tenantBridgeApi({
         deps,
@@ -214,6 +218,8 @@ export function testTenantApi(
             managementPort: 0,
             bodyLimit: 64 * 1024,
             shutdownDelaySeconds: 0,
+            // No files: only the bridge's main watches them for renewals.
+            ...(tls ? { tls: { ...tls, certFile: "", keyFile: "" } } : {}),
         },
         logLevel: "silent",
     });

@@ -37,12 +37,14 @@ export class Namespace {
         return this.execWithInput("", ...args);
     }
 
-    /** Runs a command inside with `input` on its standard input. */
+    /** Runs a command inside with `input` on its standard input; a failure's error carries its stderr. */
     execWithInput(input: string, ...args: string[]): string {
         return execFileSync("ip", ["netns", "exec", this.name, ...args], {
             input,
             encoding: "utf8",
             timeout: 20_000,
+            // Not printed: wireguard-go's banner about the kernel module on every start.
+            stdio: "pipe",
         });
     }
 

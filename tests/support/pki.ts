@@ -158,6 +158,15 @@ export async function leafCertificate(
     return { pem: `${cert.toString("pem")}\n`, key: leafKey };
 }
 
+/** A server certificate for `localhost` signed by `issuer`: its chain (leaf, issuer) and key, in PEM. */
+export async function localhostTls(issuer: TestCa): Promise<{ certPem: string; keyPem: string }> {
+    const server = await leafCertificate(issuer, "CN=localhost", [
+        new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
+        new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    ]);
+    return { certPem: server.pem + issuer.pem, keyPem: server.key.privatePem };
+}
+
 /** A PKCS#10 request with an RSA key of `bits` for `CN=<commonName>`. */
 export async function rsaCsr(bits: number, commonName: string): Promise<string> {
     const keys = (await webcrypto.subtle.generateKey(

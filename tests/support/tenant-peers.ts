@@ -12,9 +12,8 @@ import { deviceProvisioner } from "../../components/tenant-stack";
 import { stepCaServiceNames, subCaPermittedNames } from "../../runtime/shared/pki-names";
 import { ProvisionerKey } from "../../runtime/shared/step-ca";
 import { ProvisionerSpec } from "../../components/step-ca/ca-json";
-import { x509 } from "../../runtime/shared/x509";
 import { freshDatabase, pgPool } from "./peers";
-import { ecKey, intermediateCa, leafCertificate, rootCa, TestCa } from "./pki";
+import { intermediateCa, localhostTls, rootCa, TestCa } from "./pki";
 import { RunningCa, startStepCa, testProvisioner } from "./step-ca";
 import { wireguardKey } from "./bridge";
 
@@ -127,16 +126,7 @@ export async function tenantBridgeEnv(
     writeFileSync(join(provisionerDir, "name"), peers.provisioner.signer.name);
     writeFileSync(join(provisionerDir, "kid"), peers.provisioner.signer.kid);
     writeFileSync(join(provisionerDir, "private-key.pem"), peers.provisioner.signer.privateKeyPem);
-    const serverKey = await ecKey();
-    const server = await leafCertificate(
-        peers.ica,
-        "CN=localhost",
-        [
-            new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
-            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-        ],
-        serverKey,
-    );
+    const tls = await localhostTls(peers.ica);
     return {
         BRIDGE_ROLE: "tenant",
         BRIDGE_TENANT_ID: "acme",
@@ -144,8 +134,8 @@ export async function tenantBridgeEnv(
         BRIDGE_PORT: String(ports.api),
         BRIDGE_MANAGEMENT_PORT: String(ports.management),
         BRIDGE_SHUTDOWN_DELAY_SECONDS: "0",
-        BRIDGE_TLS_CERT_FILE: file("tls.crt", server.pem + peers.ica.pem),
-        BRIDGE_TLS_KEY_FILE: file("tls.key", serverKey.privatePem),
+        BRIDGE_TLS_CERT_FILE: file("tls.crt", tls.certPem),
+        BRIDGE_TLS_KEY_FILE: file("tls.key", tls.keyPem),
         STEP_CA_URL: `https://localhost:${peers.stepCaPort}`,
         STEP_CA_ROOT_FILE: file("root.crt", peers.root.pem),
         STEP_CA_AUDIENCE_HOST: "localhost",

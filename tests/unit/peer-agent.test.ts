@@ -3,7 +3,7 @@ import { expect, it } from "vitest";
 import { wireguardFirewall } from "../../components/wireguard/firewall";
 import { changeOperations } from "../../runtime/peer-agent/agent";
 import { readPeerAgentConfig } from "../../runtime/peer-agent/main";
-import { planResync } from "../../runtime/peer-agent/wireguard";
+import { planResync, wgSetCalls } from "../../runtime/peer-agent/wireguard";
 import { EnvError } from "../../runtime/shared/env";
 
 const key = (c: string) => `${c.repeat(43)}=`;
@@ -44,6 +44,24 @@ it("applies a page of changes in order", () => {
         { op: "remove", publicKey: key("A") },
         { op: "set", publicKey: key("E"), address: "10.8.0.2" },
     ]);
+});
+
+it("applies operations in order, a bounded number of peers per wg set", () => {
+    const operations = [
+        { op: "remove", publicKey: key("A") },
+        { op: "set", publicKey: key("B"), address: "10.8.0.3" },
+        { op: "remove", publicKey: key("C") },
+        { op: "set", publicKey: key("C"), address: "10.8.0.4" },
+        { op: "set", publicKey: key("D"), address: "10.8.0.2" },
+    ] as const;
+    expect(wgSetCalls("wg0", operations, 2)).toEqual([
+        ["set", "wg0", "peer", key("A"), "remove", "peer", key("B"), "allowed-ips", "10.8.0.3/32"],
+        ["set", "wg0", "peer", key("C"), "remove", "peer", key("C"), "allowed-ips", "10.8.0.4/32"],
+        ["set", "wg0", "peer", key("D"), "allowed-ips", "10.8.0.2/32"],
+    ]);
+    expect(wgSetCalls("wg0", [])).toEqual([]);
+    const many = Array.from({ length: 2500 }, () => ({ op: "remove", publicKey: key("E") }) as const);
+    expect(wgSetCalls("wg0", many).map((args) => args.length)).toEqual([2 + 3000, 2 + 3000, 2 + 1500]);
 });
 
 it("reads its configuration and names every bad variable", () => {
