@@ -1,9 +1,15 @@
-# The IoT Bridge API (runtime/bridge) as a container image:
-#   docker build -t ghcr.io/cdm-platform/bridge:<package.json version> .
-# (`cdm:bridgeImageBuild` makes `pulumi up` build and push it.) The runtime is compiled with
-# tsconfig.runtime.json, which follows the runtime's imports into components/; the image holds the
-# JavaScript and the production dependencies and runs as uid/gid 10001 on a read-only root
-# filesystem (the service writes nowhere but /tmp). The base is pinned to an exact Node 20 release.
+# The runtime services as container images, one target each (the last, `bridge`, is the default):
+#   docker build --target bridge -t ghcr.io/cdm-platform/bridge:<package.json version> .
+#     the IoT Bridge API (runtime/bridge)
+#   docker build --target vpn -t ghcr.io/cdm-platform/vpn:<package.json version> .
+#     the tenant WireGuard server (runtime/wireguard-server/start.sh) and its peer-sync agent
+#     (runtime/peer-agent), with wireguard-tools, wireguard-go, iproute2 and iptables
+# (`cdm:runtimeImageBuild` makes `pulumi up` build and push them.) The runtime is compiled with
+# tsconfig.runtime.json, which follows the runtime's imports into components/; the images hold the
+# JavaScript and the production dependencies. The bridge runs as uid/gid 10001 on a read-only
+# root filesystem (it writes nowhere but /tmp); the VPN image's containers run as root with
+# NET_ADMIN only (components/wireguard/server.ts says why). The base is pinned to an exact Node 20
+# release.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
@@ -17,7 +23,7 @@ COPY components/ components/
 RUN npx tsc -p tsconfig.runtime.json \
     && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-FROM ${NODE_IMAGE}
+FROM ${NODE_IMAGE} AS runtime
 # Stack traces point into the TypeScript sources (tsconfig.runtime.json emits source maps).
 ENV NODE_ENV=production NODE_OPTIONS=--enable-source-maps
 # npm, npx, corepack and yarn are not needed to run the service.
@@ -28,6 +34,16 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
+
+FROM runtime AS vpn
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends wireguard-tools wireguard-go iproute2 iptables \
+    && rm -rf /var/lib/apt/lists/*
+COPY runtime/wireguard-server/start.sh /usr/local/bin/wireguard-server
+# The peer-sync agent's container runs `node dist/runtime/peer-agent/main.js` instead.
+CMD ["wireguard-server"]
+
+FROM runtime AS bridge
 USER 10001:10001
 # API (HTTPS) and management (health, readiness, metrics over HTTP).
 EXPOSE 8443 9464

@@ -13,8 +13,12 @@ export const images = {
     postgres: { repository: "docker.io/library/postgres", tag: "17.6-alpine3.22" },
     stepCa: { repository: "docker.io/smallstep/step-ca", tag: "0.30.2" },
     keycloak: { repository: "quay.io/keycloak/keycloak", tag: "26.7.3" },
+    /** The monolithic update server (DDI and management API). */
+    hawkbit: { repository: "docker.io/hawkbit/hawkbit-update-server", tag: "1.1.0" },
     /** The IoT Bridge API, built from this repository's Dockerfile; the tag is package.json's version. */
     bridge: { repository: "ghcr.io/cdm-platform/bridge", tag: "0.1.0" },
+    /** The WireGuard server and its peer-sync agent (the Dockerfile's `vpn` target); same version. */
+    vpn: { repository: "ghcr.io/cdm-platform/vpn", tag: "0.1.0" },
 } as const satisfies Record<string, ImageSpec>;
 
 export type ImageName = keyof typeof images;

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Bridge } from "./bridge/bridge";
 import { inClusterJwksUrl } from "./bridge/env";
-import { bridgeImage } from "./bridge/image";
 import { ProviderConfig } from "./config/provider-config";
 import { ProviderEndpoints, providerEndpoints } from "./endpoints";
 import { Keycloak } from "./keycloak/keycloak";
@@ -13,6 +12,7 @@ import { Postgres } from "./postgres/postgres";
 import { PostgresConsumer } from "./postgres/provision";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
+import { runtimeImage } from "./runtime-image";
 
 export interface ProviderStackArgs {
     /** The validated provider configuration. */
@@ -104,7 +104,7 @@ export class ProviderStack extends pulumi.ComponentResource {
             {
                 context,
                 role: "provider",
-                image: bridgeImage(name, config, this),
+                image: runtimeImage(name, "bridge", config, this),
                 database: this.postgres.connection("bridge"),
                 stepCa: {
                     url: this.stepCa.url,

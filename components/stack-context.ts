@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CommonConfig } from "./config/common-config";
-import { StackContext } from "./k8s/context";
+import { TenantConfig } from "./config/tenant-config";
+import { PodSecurityLevel, StackContext } from "./k8s/context";
 import { NamespaceQuota, StackNamespace } from "./k8s/namespace";
 
 /**
@@ -29,24 +30,66 @@ export function createStackNamespace(
     opts: pulumi.ComponentResourceOptions,
     tenant?: { id: string; quota: NamespaceQuota },
 ): { namespace: StackNamespace; context: StackContext } {
+    return namespaceWithContext(`${name}-namespace`, config, {
+        name: config.namespace,
+        podSecurity: "restricted",
+        partOf,
+        tenant,
+        opts,
+    });
+}
+
+/** What the VPN namespace may consume: one WireGuard pod with its sidecars. */
+export const vpnQuota: NamespaceQuota = { cpu: "4", memory: "2Gi", storage: "1Gi" };
+
+/**
+ * The tenant's VPN namespace, beside its own: privileged, because the WireGuard server needs
+ * NET_ADMIN, which no other Pod Security level admits; otherwise the same default-deny rules.
+ * Only the WireGuard workload runs there, so the exception widens nothing else.
+ */
+export function createVpnNamespace(
+    name: string,
+    config: TenantConfig,
+    opts: pulumi.ComponentResourceOptions,
+): { namespace: StackNamespace; context: StackContext } {
+    return namespaceWithContext(`${name}-vpn-namespace`, config, {
+        name: config.vpnNamespace,
+        podSecurity: "privileged",
+        partOf: `cdm-tenant-${config.tenantId}`,
+        tenant: { id: config.tenantId, quota: vpnQuota },
+        opts,
+    });
+}
+
+function namespaceWithContext(
+    name: string,
+    config: CommonConfig,
+    args: {
+        name: string;
+        podSecurity: PodSecurityLevel;
+        partOf: string;
+        tenant?: { id: string; quota: NamespaceQuota };
+        opts: pulumi.ComponentResourceOptions;
+    },
+): { namespace: StackNamespace; context: StackContext } {
     const namespace = new StackNamespace(
-        `${name}-namespace`,
+        name,
         {
-            name: config.namespace,
-            partOf,
-            tenantId: tenant?.id,
-            podSecurity: "restricted",
-            quota: tenant?.quota,
+            name: args.name,
+            partOf: args.partOf,
+            tenantId: args.tenant?.id,
+            podSecurity: args.podSecurity,
+            quota: args.tenant?.quota,
             skipAwait: config.skipAwait,
             protect: config.protectData,
         },
-        opts,
+        args.opts,
     );
     const context: StackContext = {
         namespace: namespace.name,
-        podSecurity: "restricted",
-        partOf,
-        tenantId: tenant?.id,
+        podSecurity: args.podSecurity,
+        partOf: args.partOf,
+        tenantId: args.tenant?.id,
         skipAwait: config.skipAwait,
         storageClassName: config.storageClassName,
         imageRegistryMirror: config.imageRegistryMirror,

@@ -1,14 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Bridge } from "./bridge/bridge";
 import { inClusterJwksUrl } from "./bridge/env";
-import { bridgeImage } from "./bridge/image";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
+import { Hawkbit } from "./hawkbit/hawkbit";
 import { FederationClient } from "./keycloak/federation-client";
 import { objectMeta } from "./k8s/context";
 import { createCredentialSecret } from "./k8s/secret";
 import { AmqpPublisher } from "./onboarding/amqp-publisher";
 import { WireguardServerKey } from "./wireguard/server-key";
+import { WireguardServer } from "./wireguard/server";
 import { Keycloak } from "./keycloak/keycloak";
 import { brokerRedirectUri, federationAlias, tenantOrigins, tenantRealm } from "./keycloak/model";
 import { KeycloakRealm } from "./keycloak/realm";
@@ -16,8 +17,9 @@ import { deviceClaims } from "./pki/profile";
 import { TenantSubCa } from "./pki/tenant-sub-ca";
 import { Postgres } from "./postgres/postgres";
 import { PostgresConsumer } from "./postgres/provision";
-import { createStackNamespace, kubernetesProvider } from "./stack-context";
+import { createStackNamespace, createVpnNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
+import { runtimeImage } from "./runtime-image";
 
 export interface TenantStackArgs {
     /** The validated tenant configuration. */
@@ -66,12 +68,16 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly caCertificates: TenantCaCertificates;
     /** The tenant step-ca (Sub-CA), which signs device certificates for the tenant bridge. */
     public readonly stepCa: StepCa;
-    /** The VPN server's key pair (the Secret `wireguard-server-key`). */
+    /** The VPN server's key pair (the Secret `wireguard-server-key` of the VPN namespace). */
     public readonly wireguardKey: WireguardServerKey;
+    /** The VPN server with its peer-sync agent, in the privileged VPN namespace. */
+    public readonly wireguard: WireguardServer;
     /** The Secret with the tenant's AMQP publisher (`username`, `password`), for ThingsBoard. */
     public readonly amqpPublisherSecret: pulumi.Output<string>;
     /** The tenant Keycloak with the tenant realm, federated to the platform realm. */
     public readonly keycloak: Keycloak;
+    /** hawkBit: DDI for devices and the management API at the OTA endpoint, on the tenant's PostgreSQL. */
+    public readonly hawkbit: Hawkbit;
     /** The tenant IoT Bridge API: device enrollment, certificates, VPN addresses. */
     public readonly bridge: Bridge;
 
@@ -153,7 +159,7 @@ export class TenantStack extends pulumi.ComponentResource {
                 context,
                 publicOrigin: origins.identity,
                 database: this.postgres.connection("keycloak"),
-                clients: ["bridge", "terminal-proxy", "grafana", "thingsboard", "hawkbit"],
+                clients: ["bridge", "grafana", "thingsboard"],
                 // The federation's back channel (token, keys) to the platform realm's public endpoint.
                 egress: [{ peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: 443 }] }],
                 adminUrl: config.keycloak.adminUrl,
@@ -161,7 +167,13 @@ export class TenantStack extends pulumi.ComponentResource {
             },
             child,
         );
-        this.wireguardKey = new WireguardServerKey(`${name}-wireguard-key`, { context }, child);
+        this.hawkbit = new Hawkbit(
+            `${name}-hawkbit`,
+            { context, database: this.postgres.connection("hawkbit"), publicOrigin: this.endpoints.ota },
+            child,
+        );
+        const vpn = createVpnNamespace(name, config, child);
+        this.wireguardKey = new WireguardServerKey(`${name}-wireguard-key`, { context: vpn.context }, child);
         // The tenant's publisher on the provider's metrics RabbitMQ, for ThingsBoard's rule chain.
         const publisher = new AmqpPublisher(
             `${name}-amqp-publisher`,
@@ -209,7 +221,7 @@ export class TenantStack extends pulumi.ComponentResource {
             {
                 context,
                 role: "tenant",
-                image: bridgeImage(name, config, this),
+                image: runtimeImage(name, "bridge", config, this),
                 database: this.postgres.connection("bridge"),
                 stepCa: {
                     url: this.stepCa.url,
@@ -229,6 +241,25 @@ export class TenantStack extends pulumi.ComponentResource {
                     subCaCertificate: subCa.certificate,
                     wireguardCidr: `${network}/${prefixLength}`,
                     endpoints: this.endpoints,
+                    wireguardPublicKey: this.wireguardKey.publicKey,
+                    vpnNamespace: config.vpnNamespace,
+                },
+            },
+            child,
+        );
+        this.wireguard = new WireguardServer(
+            `${name}-wireguard`,
+            {
+                context: vpn.context,
+                image: runtimeImage(name, "vpn", config, this),
+                cidr: config.wireguard.cidr,
+                port: config.wireguard.port,
+                keySecret: this.wireguardKey.secretName,
+                bridge: {
+                    url: this.bridge.internalUrl,
+                    serverName: new URL(this.bridge.publicUrl).host,
+                    namespace: config.namespace,
+                    peerAgentToken: this.bridge.serviceTokens!.peerAgent.value,
                 },
             },
             child,
@@ -241,9 +272,11 @@ export class TenantStack extends pulumi.ComponentResource {
             postgres: this.postgres,
             stepCa: this.stepCa,
             keycloak: this.keycloak,
+            hawkbit: this.hawkbit,
             amqpPublisherSecret: this.amqpPublisherSecret,
             wireguardPublicKey: this.wireguardKey.publicKey,
             bridge: this.bridge,
+            wireguard: this.wireguard,
         });
     }
 }

@@ -67,6 +67,10 @@ export interface TenantBridgeArgs extends BridgeBaseArgs {
         readonly wireguardCidr: string;
         /** The tenant's public endpoints: MQTT, hawkBit, InfluxDB and the VPN handed to devices. */
         readonly endpoints: TenantEndpoints;
+        /** The WireGuard server's public key. */
+        readonly wireguardPublicKey: pulumi.Input<string>;
+        /** The VPN namespace, whose server pod (peer agent, terminal proxy) calls the bridge. */
+        readonly vpnNamespace: string;
     };
 }
 
@@ -130,7 +134,7 @@ export class Bridge extends pulumi.ComponentResource {
         if (args.role === "tenant") {
             const tokens = this.createServiceTokens(name, ctx, child);
             this.serviceTokens = tokens;
-            const { tenantId, wireguardCidr, endpoints } = args.tenant;
+            const { tenantId, wireguardCidr, endpoints, wireguardPublicKey } = args.tenant;
             const hawkbit = serviceHost(hawkbitService.app, ctx.namespace);
             roleEnv = {
                 role: "tenant",
@@ -139,6 +143,7 @@ export class Bridge extends pulumi.ComponentResource {
                     wireguardCidr,
                     endpoints,
                     hawkbitUrl: pulumi.interpolate`http://${hawkbit}:${hawkbitService.port}`,
+                    wireguardPublicKey,
                     tokens: mapTokens(tokens, (t) => t.ref),
                 },
             };
@@ -187,7 +192,12 @@ export class Bridge extends pulumi.ComponentResource {
                 ? [{ volume: "postgres-ca", path: db.caFile, subPath: "ca.crt", readOnly: true }]
                 : []),
         ];
-        const network = bridgeNetwork(args.role, ctx, db.egress);
+        const network = bridgeNetwork(
+            args.role,
+            ctx,
+            db.egress,
+            args.role === "tenant" ? args.tenant.vpnNamespace : undefined,
+        );
         const workload = new Workload(
             `${name}-server`,
             {

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TenantEndpoints } from "../endpoints";
 import { StackContext } from "../k8s/context";
-import { Allow } from "../k8s/network-policy";
+import { Allow, Peer } from "../k8s/network-policy";
 import { EnvValue, SecretKeyRef } from "../k8s/pod";
 import { PostgresConnection } from "../postgres/postgres";
 import { keycloakApp, keycloakHttpPort } from "../keycloak/keycloak";
@@ -41,27 +41,44 @@ export const caFiles = {
 /** The tenant services that call the bridge with a generated bearer token. */
 export type ServiceTokenName = "terminalProxy" | "peerAgent" | "thingsboard";
 
-/** A service token: the variable that holds it, its Secret key, the app whose pods call. */
+/**
+ * A service token: the variable that holds it, its Secret key, the app whose pods call, and
+ * whether those run in the tenant's VPN namespace rather than beside the bridge.
+ */
 export interface ServiceTokenSpec {
     readonly env: string;
     readonly key: string;
     readonly app: string;
+    readonly inVpnNamespace: boolean;
 }
 
-/** Each token is a key of the bridge's `bridge-service-tokens` Secret. */
+/**
+ * Each token is a key of the bridge's `bridge-service-tokens` Secret. The terminal proxy and the
+ * peer agent run in the WireGuard server's pod (app `wireguard`), in the VPN namespace.
+ */
 export const serviceTokens: Readonly<Record<ServiceTokenName, ServiceTokenSpec>> = {
-    terminalProxy: { env: "TERMINAL_PROXY_TOKEN", key: "terminal-proxy-token", app: "terminal-proxy" },
-    peerAgent: { env: "PEER_AGENT_TOKEN", key: "peer-agent-token", app: "wireguard" },
-    thingsboard: { env: "THINGSBOARD_WEBHOOK_TOKEN", key: "thingsboard-webhook-token", app: "thingsboard" },
+    terminalProxy: {
+        env: "TERMINAL_PROXY_TOKEN",
+        key: "terminal-proxy-token",
+        app: "wireguard",
+        inVpnNamespace: true,
+    },
+    peerAgent: { env: "PEER_AGENT_TOKEN", key: "peer-agent-token", app: "wireguard", inVpnNamespace: true },
+    thingsboard: {
+        env: "THINGSBOARD_WEBHOOK_TOKEN",
+        key: "thingsboard-webhook-token",
+        app: "thingsboard",
+        inVpnNamespace: false,
+    },
 };
 /** Characters in a generated service token; `readBridgeConfig` refuses fewer than 32. */
 export const serviceTokenLength = 32;
 
 /*
- * Forward references. hawkBit, InfluxDB and the WireGuard server are not deployed by the tenant
- * stack yet (their own issues); the bridge reads their credentials from these Secrets, which
- * those components must create under exactly these names and keys. Until they exist, the tenant
- * bridge's pods wait in CreateContainerConfigError: nothing here invents a value for them.
+ * The bridge reads hawkBit's and InfluxDB's credentials from these Secrets, which those
+ * components create under exactly these names and keys. Until one exists (InfluxDB is not
+ * deployed yet: its own issue), the tenant bridge's pods wait in CreateContainerConfigError:
+ * nothing here invents a value for them.
  */
 /** hawkBit's management API user of the bridge (OTA targets are made there). */
 export const hawkbitCredentialsSecret = {
@@ -71,8 +88,6 @@ export const hawkbitCredentialsSecret = {
 } as const;
 /** The write-only InfluxDB token handed to devices for their metrics. */
 export const influxDeviceTokenSecret = { name: "influxdb-device-token", token: "token" } as const;
-/** The WireGuard server's key pair; the bridge reads only the public half. */
-export const wireguardServerKeySecret = { name: "wireguard-server-key", publicKey: "public-key" } as const;
 /** hawkBit's in-cluster Service and port (management API). */
 export const hawkbitService = { app: "hawkbit", port: 8080 } as const;
 /** The tenant InfluxDB's bucket for device metrics; the organisation is the tenant id. */
@@ -99,6 +114,8 @@ export interface TenantEnvInputs {
     readonly endpoints: Pick<TenantEndpoints, "mqtt" | "ota" | "metrics" | "vpn">;
     /** hawkBit's in-cluster management URL. */
     readonly hawkbitUrl: pulumi.Input<string>;
+    /** The WireGuard server's public key, handed to devices (public: a plain value). */
+    readonly wireguardPublicKey: pulumi.Input<string>;
     /** The generated service tokens, in the bridge's Secret. */
     readonly tokens: Readonly<Record<ServiceTokenName, SecretKeyRef>>;
 }
@@ -163,10 +180,7 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
         SUB_CA_CERT_FILE: `${bridgePaths.ca}/${caFiles.subCa}`,
         WIREGUARD_CIDR: t.wireguardCidr,
         WIREGUARD_ENDPOINT: t.endpoints.vpn,
-        WIREGUARD_SERVER_PUBLIC_KEY: secret(
-            wireguardServerKeySecret.name,
-            wireguardServerKeySecret.publicKey,
-        ),
+        WIREGUARD_SERVER_PUBLIC_KEY: t.wireguardPublicKey,
         DEVICE_MQTT_URL: t.endpoints.mqtt,
         DEVICE_HAWKBIT_URL: t.endpoints.ota,
         DEVICE_INFLUX_URL: t.endpoints.metrics,
@@ -187,16 +201,25 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
 
 /**
  * Who may reach the bridge and whom it reaches. In: the ingress controller (devices, operators,
- * tenant stacks' onboarding calls) and, on tenants, the services holding a token; all on the API
- * port only. Out: its database, step-ca, Keycloak's JWKS and, on tenants, hawkBit's management API.
+ * tenant stacks' onboarding calls) and, on tenants, the services holding a token (some in the
+ * VPN namespace `vpnNamespace`); all on the API port only. Out: its database, step-ca, Keycloak's
+ * JWKS and, on tenants, hawkBit's management API.
  */
 export function bridgeNetwork(
     role: "tenant" | "provider",
     ctx: Pick<StackContext, "ingress">,
     database: Allow,
+    vpnNamespace?: string,
 ): { ingress: Allow[]; egress: Allow[] } {
     const api = [{ port: bridgePort }];
-    const callers = role === "tenant" ? Object.values(serviceTokens).map((s) => ({ app: s.app })) : [];
+    const callers: Peer[] = [];
+    for (const s of role === "tenant" ? Object.values(serviceTokens) : []) {
+        const peer: Peer =
+            s.inVpnNamespace && vpnNamespace
+                ? { namespace: vpnNamespace, podLabels: { "app.kubernetes.io/name": s.app } }
+                : { app: s.app };
+        if (!callers.some((c) => JSON.stringify(c) === JSON.stringify(peer))) callers.push(peer);
+    }
     return {
         ingress: [{ peers: [{ namespace: ctx.ingress.controllerNamespace }, ...callers], ports: api }],
         egress: [

@@ -64,11 +64,17 @@ export interface CommonConfig {
         /** Admin API URL for Pulumi; the public endpoint when undefined. */
         readonly adminUrl?: string;
     };
-    /** The IoT Bridge API's image; the reference pinned in components/images.ts when neither is set. */
-    readonly bridgeImage: {
-        /** An explicit, pinned image reference. */
-        readonly reference?: string;
-        /** Build the repository's Dockerfile and push it to the mirror. */
+    /**
+     * The images built from this repository (the IoT Bridge API; on tenants also the VPN image):
+     * an explicit reference each, or built and pushed, or the references pinned in
+     * components/images.ts.
+     */
+    readonly runtimeImages: {
+        /** An explicit, pinned reference of the bridge image. */
+        readonly bridge?: string;
+        /** An explicit, pinned reference of the VPN image (tenant stacks). */
+        readonly vpn?: string;
+        /** Build the repository's Dockerfile targets and push them to the mirror. */
         readonly build: boolean;
     };
 }
@@ -270,26 +276,55 @@ function parsePasswordMap(text: string, isSet: boolean, problems: Problems): Rec
     return Object.fromEntries(entries.filter(([n]) => !bad.some(([b]) => b === n))) as Record<string, string>;
 }
 
-function parseBridgeImage(raw: RawConfig, mirror: string | undefined, problems: Problems) {
-    const reference = optional(raw, "bridgeImage");
+/** An optional image reference `cdm:<key>`, which must be pinned; `example` shows the form. */
+function parsePinnedImage(
+    raw: RawConfig,
+    key: string,
+    example: string,
+    problems: Problems,
+): string | undefined {
+    const reference = optional(raw, key);
     if (reference !== undefined && !isPinnedImageReference(reference)) {
         problems.add(
-            "cdm:bridgeImage",
-            `"${reference}" is not a pinned image reference such as ghcr.io/cdm-platform/bridge:0.1.0 ` +
+            `cdm:${key}`,
+            `"${reference}" is not a pinned image reference such as ${example} ` +
                 "(registry host, repository, and a tag other than latest or an @sha256 digest)",
         );
     }
-    const build = parseBoolean(raw, "bridgeImageBuild", problems);
-    if (build && reference !== undefined) {
-        problems.add("cdm:bridgeImageBuild", "cannot be combined with cdm:bridgeImage; set one of them");
+    return reference;
+}
+
+/** `cdm:runtimeImageBuild`: refused with an explicit reference, and without a mirror to push to. */
+function parseRuntimeImageBuild(
+    raw: RawConfig,
+    references: Readonly<Record<string, string | undefined>>,
+    mirror: string | undefined,
+    problems: Problems,
+): boolean {
+    const build = parseBoolean(raw, "runtimeImageBuild", problems);
+    for (const [key, reference] of Object.entries(references)) {
+        if (build && reference !== undefined) {
+            problems.add("cdm:runtimeImageBuild", `cannot be combined with cdm:${key}; set one of them`);
+        }
     }
     if (build && mirror === undefined) {
         problems.add(
-            "cdm:bridgeImageBuild",
+            "cdm:runtimeImageBuild",
             "needs cdm:imageRegistryMirror, the registry the build is pushed to",
         );
     }
-    return { reference, build };
+    return build;
+}
+
+function parseRuntimeImages(raw: RawConfig, role: StackRole, mirror: string | undefined, problems: Problems) {
+    const bridge = parsePinnedImage(raw, "bridgeImage", "ghcr.io/cdm-platform/bridge:0.1.0", problems);
+    // The provider has no VPN; tenantOnlyKeys refuses the key there.
+    const vpn =
+        role === "tenant"
+            ? parsePinnedImage(raw, "vpnImage", "ghcr.io/cdm-platform/vpn:0.1.0", problems)
+            : undefined;
+    const build = parseRuntimeImageBuild(raw, { bridgeImage: bridge, vpnImage: vpn }, mirror, problems);
+    return { bridge, vpn, build };
 }
 
 /** Parses the keys shared by both roles; `defaultNamespace` applies when cdm:namespace is empty. */
@@ -348,6 +383,6 @@ export function parseCommon(
             realms: parseBoolean(raw, "keycloakRealms", problems),
             adminUrl: parseUrl(raw, "keycloakAdminUrl", problems),
         },
-        bridgeImage: parseBridgeImage(raw, mirror, problems),
+        runtimeImages: parseRuntimeImages(raw, role, mirror, problems),
     };
 }

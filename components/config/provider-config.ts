@@ -22,7 +22,7 @@ export interface ProviderConfig extends CommonConfig {
 }
 
 /** Keys that only a tenant stack may set (they have no default, so any value was set on purpose). */
-const tenantOnlyKeys = ["tenantId", "providerStack", "onboardingToken"];
+const tenantOnlyKeys = ["tenantId", "providerStack", "onboardingToken", "vpnImage"];
 
 function parsePki(raw: RawConfig, problems: Problems): PkiSource {
     const mode = required(raw, "pkiMode", problems);

@@ -23,6 +23,11 @@ export interface TenantConfig extends CommonConfig {
     /** Fully qualified name of the provider stack, read through a StackReference. */
     readonly providerStack: string;
     readonly wireguard: { readonly cidr: Ipv4Cidr; readonly port: number };
+    /**
+     * The namespace of the VPN server (`<namespace>-vpn`): it needs NET_ADMIN, which only a
+     * privileged namespace admits, so it runs apart from the restricted tenant namespace.
+     */
+    readonly vpnNamespace: string;
     readonly quota: { readonly cpu: string; readonly memory: string; readonly storage: string };
     /** Device certificate lifetimes (Go durations in hours). */
     readonly deviceCertificates: { readonly lifetime: string; readonly maxLifetime: string };
@@ -37,6 +42,11 @@ const providerOnlyKeys = ["pkiRootCertificate", "pkiIntermediateCertificate", "p
 export function parseHours(text: string): number | undefined {
     const match = /^([1-9][0-9]{0,5})h$/.exec(text);
     return match ? Number(match[1]) : undefined;
+}
+
+/** The VPN server's namespace, beside the tenant namespace `namespace`. */
+export function vpnNamespaceOf(namespace: string): string {
+    return `${namespace}-vpn`;
 }
 
 /** Parses and validates a tenant stack's configuration; throws ConfigError listing every problem. */
@@ -81,6 +91,13 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
     const validId = isDnsLabel(tenantId, maxTenantIdLength);
     const common = parseCommon(raw, "tenant", validId ? `cdm-tenant-${tenantId}` : "cdm-tenant", problems);
     const wireguardPort = parseInteger(raw, "wireguardPort", problems, 1, 65535);
+    const vpnNamespace = vpnNamespaceOf(common.namespace);
+    if (!isDnsLabel(vpnNamespace)) {
+        problems.add(
+            "cdm:namespace",
+            `"${common.namespace}" is too long: the VPN's namespace "${vpnNamespace}" must fit in 63 characters`,
+        );
+    }
     const quota = {
         cpu: parseQuantity(raw, "quotaCpu", problems),
         memory: parseQuantity(raw, "quotaMemory", problems),
@@ -118,6 +135,7 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
         displayName: optional(raw, "tenantDisplayName") ?? tenantId,
         providerStack,
         wireguard: { cidr: cidr as Ipv4Cidr, port: wireguardPort },
+        vpnNamespace,
         quota,
     };
 }

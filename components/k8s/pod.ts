@@ -4,6 +4,7 @@ import { isCredentialName } from "./credentials";
 import {
     containerSecurityContext,
     defaultRunAsUser,
+    exceptionFor,
     podSecurityContext,
     SecurityException,
 } from "./security";
@@ -73,10 +74,11 @@ export interface ContainerSpec {
     readonly sharedMemory?: string;
 }
 
-/** A pod volume. */
+/** A pod volume: a Secret, a ConfigMap, or a directory the pod's containers share. */
 export type VolumeSpec =
     | { readonly name: string; readonly secret: pulumi.Input<string>; readonly mode?: number }
-    | { readonly name: string; readonly configMap: pulumi.Input<string>; readonly mode?: number };
+    | { readonly name: string; readonly configMap: pulumi.Input<string>; readonly mode?: number }
+    | { readonly name: string; readonly shared: { readonly sizeLimit: string; readonly memory?: boolean } };
 
 /** Everything that defines a pod template. */
 export interface PodSpecArgs {
@@ -86,7 +88,8 @@ export interface PodSpecArgs {
     /** uid (and gid, which owns mounted volumes) the pod runs as; the image's own non-root user. */
     readonly runAsUser?: number;
     readonly serviceAccountName?: pulumi.Input<string>;
-    readonly exception?: SecurityException;
+    /** Departures from the baseline, each for the containers it names (all when it names none). */
+    readonly exceptions?: readonly SecurityException[];
     readonly restartPolicy?: "Always" | "OnFailure" | "Never";
     readonly terminationGracePeriodSeconds?: number;
 }
@@ -145,7 +148,7 @@ export function scratchVolumeName(container: string, path: string): string {
 }
 
 /** Renders one container with the security baseline applied. */
-export function buildContainer(spec: ContainerSpec, exception?: SecurityException) {
+export function buildContainer(spec: ContainerSpec, exceptions?: readonly SecurityException[]) {
     const mounts = [
         ...(spec.mounts ?? []).map((m) => ({
             name: m.volume,
@@ -185,7 +188,7 @@ export function buildContainer(spec: ContainerSpec, exception?: SecurityExceptio
         ...(spec.liveness ? { livenessProbe: buildProbe(spec.liveness) } : {}),
         ...(spec.startup ? { startupProbe: buildProbe(spec.startup) } : {}),
         ...(mounts.length > 0 ? { volumeMounts: mounts } : {}),
-        securityContext: containerSecurityContext(exception),
+        securityContext: containerSecurityContext(exceptionFor(spec.name, exceptions)),
         terminationMessagePolicy: "FallbackToLogsOnError",
     };
 }
@@ -194,6 +197,10 @@ function buildVolume(v: VolumeSpec) {
     // Secrets are readable by the pod's group only (fsGroup), never by others.
     if ("secret" in v)
         return { name: v.name, secret: { secretName: v.secret, defaultMode: v.mode ?? 0o440 } };
+    if ("shared" in v) {
+        const { sizeLimit, memory } = v.shared;
+        return { name: v.name, emptyDir: { ...(memory ? { medium: "Memory" } : {}), sizeLimit } };
+    }
     return { name: v.name, configMap: { name: v.configMap, defaultMode: v.mode ?? 0o444 } };
 }
 
@@ -203,9 +210,11 @@ function buildVolume(v: VolumeSpec) {
  * Long-running containers must have readiness and liveness probes.
  */
 export function buildPodSpec(args: PodSpecArgs) {
-    if (args.exception && args.exception.reason.trim() === "") {
-        throw new Error("a security exception needs a reason");
-    }
+    const all = [...(args.initContainers ?? []), ...args.containers];
+    checkExceptions(
+        args.exceptions ?? [],
+        all.map((c) => c.name),
+    );
     if ((args.restartPolicy ?? "Always") === "Always") {
         for (const c of args.containers) {
             if (!c.readiness || !c.liveness) {
@@ -213,7 +222,6 @@ export function buildPodSpec(args: PodSpecArgs) {
             }
         }
     }
-    const all = [...(args.initContainers ?? []), ...args.containers];
     const scratch = all.flatMap((c) => (c.scratch ?? []).map((path) => scratchVolumeName(c.name, path)));
     const shm = all
         .filter((c) => c.sharedMemory)
@@ -228,9 +236,9 @@ export function buildPodSpec(args: PodSpecArgs) {
         ...(args.serviceAccountName ? { serviceAccountName: args.serviceAccountName } : {}),
         securityContext: podSecurityContext(runAsUser, runAsUser),
         ...(args.initContainers?.length
-            ? { initContainers: args.initContainers.map((c) => buildContainer(c, args.exception)) }
+            ? { initContainers: args.initContainers.map((c) => buildContainer(c, args.exceptions)) }
             : {}),
-        containers: args.containers.map((c) => buildContainer(c, args.exception)),
+        containers: args.containers.map((c) => buildContainer(c, args.exceptions)),
         volumes: [
             ...(args.volumes ?? []).map(buildVolume),
             ...scratch.map((name) => ({ name, emptyDir: { sizeLimit: "256Mi" } })),
@@ -243,10 +251,36 @@ export function buildPodSpec(args: PodSpecArgs) {
     };
 }
 
-/** Annotation that carries the reason for a workload's security exception. */
+/** Each exception has a reason and names only containers of the pod; no container has two. */
+function checkExceptions(exceptions: readonly SecurityException[], containers: readonly string[]): void {
+    for (const e of exceptions) {
+        if (e.reason.trim() === "") throw new Error("a security exception needs a reason");
+        for (const name of e.containers ?? []) {
+            if (!containers.includes(name)) {
+                throw new Error(
+                    `the security exception names container ${name}, which the pod does not have`,
+                );
+            }
+        }
+    }
+    for (const name of containers) {
+        if (exceptions.filter((e) => !e.containers || e.containers.includes(name)).length > 1) {
+            throw new Error(`container ${name} has more than one security exception`);
+        }
+    }
+}
+
+/** Annotation that carries the reasons for a workload's security exceptions. */
 export const securityExceptionAnnotation = `${labelPrefix}/security-exception`;
 
-/** Pod template annotations: the reason for a security exception, when there is one. */
+/** The annotation's value: each exception's reason, in order. */
+export function exceptionReasons(exceptions: readonly SecurityException[]): string {
+    return exceptions.map((e) => e.reason).join("; ");
+}
+
+/** Pod template annotations: the reasons for the security exceptions, when there are any. */
 export function podAnnotations(args: PodSpecArgs): Record<string, string> | undefined {
-    return args.exception ? { [securityExceptionAnnotation]: args.exception.reason } : undefined;
+    return args.exceptions?.length
+        ? { [securityExceptionAnnotation]: exceptionReasons(args.exceptions) }
+        : undefined;
 }

@@ -14,6 +14,21 @@ export interface SecurityException {
     readonly addCapabilities?: readonly string[];
     /** Allow writes to the container's root filesystem. */
     readonly writableRootFilesystem?: boolean;
+    /**
+     * Run as uid 0. Added capabilities are effective for root only (Kubernetes grants no ambient
+     * capabilities), so a process that must use one runs as root, with every other one dropped.
+     */
+    readonly runAsRoot?: boolean;
+    /** The containers the exception is for; every container of the pod when undefined. */
+    readonly containers?: readonly string[];
+}
+
+/** The exception that applies to container `name`, if any (at most one may: see buildPodSpec). */
+export function exceptionFor(
+    name: string,
+    exceptions: readonly SecurityException[] = [],
+): SecurityException | undefined {
+    return exceptions.find((e) => !e.containers || e.containers.includes(name));
 }
 
 /** Capabilities the baseline Pod Security level allows a container to add. */
@@ -37,13 +52,14 @@ const levels: readonly PodSecurityLevel[] = ["restricted", "baseline", "privileg
 
 /**
  * The Pod Security level a namespace must enforce for a workload with this exception: restricted
- * allows adding NET_BIND_SERVICE only, baseline a fixed list, anything else (NET_ADMIN for
- * WireGuard) needs privileged. A read-only root filesystem is the platform's rule, not a level's.
+ * allows adding NET_BIND_SERVICE only and no root, baseline a fixed list of capabilities and
+ * root, anything else (NET_ADMIN for WireGuard) needs privileged. A read-only root filesystem is
+ * the platform's rule, not a level's.
  */
-export function requiredPodSecurity(exception?: SecurityException): PodSecurityLevel {
-    const added = exception?.addCapabilities ?? [];
+export function requiredPodSecurity(exceptions: readonly SecurityException[] = []): PodSecurityLevel {
+    const added = exceptions.flatMap((e) => e.addCapabilities ?? []);
     if (added.some((c) => !baselineCapabilities.includes(c))) return "privileged";
-    if (added.some((c) => c !== "NET_BIND_SERVICE")) return "baseline";
+    if (exceptions.some((e) => e.runAsRoot) || added.some((c) => c !== "NET_BIND_SERVICE")) return "baseline";
     return "restricted";
 }
 
@@ -67,13 +83,16 @@ export function podSecurityContext(runAsUser: number, fsGroup: number) {
     };
 }
 
-/** Container-level security context of the baseline, widened only by an explicit exception. */
+/**
+ * Container-level security context of the baseline, widened only by an explicit exception (the
+ * exception as it applies to this container: see `exceptionFor`).
+ */
 export function containerSecurityContext(exception?: SecurityException) {
     const add = exception?.addCapabilities ?? [];
     return {
         allowPrivilegeEscalation: false,
         readOnlyRootFilesystem: !(exception?.writableRootFilesystem ?? false),
-        runAsNonRoot: true,
+        ...(exception?.runAsRoot ? { runAsNonRoot: false, runAsUser: 0 } : { runAsNonRoot: true }),
         capabilities: { drop: ["ALL"], ...(add.length > 0 ? { add: [...add] } : {}) },
         seccompProfile: { type: "RuntimeDefault" },
     };
@@ -97,9 +116,12 @@ type PlainPodSpec = Record<string, any>;
  * Checks a resolved pod spec against the restricted Pod Security Standard and the platform's
  * additions (read-only root filesystem, resources, probes). Returns one line per violation;
  * an empty list means the pod meets the baseline. Exceptions declared on the workload are
- * passed in so that only what they name is tolerated.
+ * passed in so that only what they name, for the containers they name, is tolerated.
  */
-export function baselineViolations(spec: PlainPodSpec | PodSpec, exception?: SecurityException): string[] {
+export function baselineViolations(
+    spec: PlainPodSpec | PodSpec,
+    exceptions: readonly SecurityException[] = [],
+): string[] {
     const pod = spec as PlainPodSpec;
     const out: string[] = [];
     for (const field of ["hostNetwork", "hostPID", "hostIPC"]) {
@@ -115,15 +137,18 @@ export function baselineViolations(spec: PlainPodSpec | PodSpec, exception?: Sec
         if (!type || !restrictedVolumeTypes.includes(type))
             out.push(`volume ${volume.name} is of type ${type}`);
     }
-    const allowedAdds = new Set(["NET_BIND_SERVICE", ...(exception?.addCapabilities ?? [])]);
     const containers = [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
     for (const c of containers) {
+        const allowed = exceptionFor(c.name, exceptions);
+        const allowedAdds = new Set(["NET_BIND_SERVICE", ...(allowed?.addCapabilities ?? [])]);
         const ctx = c.securityContext ?? {};
         const who = `container ${c.name}`;
         const nonRoot = ctx.runAsNonRoot ?? podCtx.runAsNonRoot;
         const uid = ctx.runAsUser ?? podCtx.runAsUser;
-        if (nonRoot !== true) out.push(`${who} may run as root (runAsNonRoot is not true)`);
-        if (uid === 0) out.push(`${who} runs as uid 0`);
+        if (!allowed?.runAsRoot) {
+            if (nonRoot !== true) out.push(`${who} may run as root (runAsNonRoot is not true)`);
+            if (uid === 0) out.push(`${who} runs as uid 0`);
+        }
         if (ctx.privileged === true) out.push(`${who} is privileged`);
         if (ctx.allowPrivilegeEscalation !== false) out.push(`${who} allows privilege escalation`);
         if (!(ctx.capabilities?.drop ?? []).includes("ALL"))
@@ -131,7 +156,7 @@ export function baselineViolations(spec: PlainPodSpec | PodSpec, exception?: Sec
         for (const cap of ctx.capabilities?.add ?? []) {
             if (!allowedAdds.has(cap)) out.push(`${who} adds capability ${cap}`);
         }
-        if (ctx.readOnlyRootFilesystem !== true && !exception?.writableRootFilesystem) {
+        if (ctx.readOnlyRootFilesystem !== true && !allowed?.writableRootFilesystem) {
             out.push(`${who} has a writable root filesystem`);
         }
         for (const port of c.ports ?? []) {

@@ -57,7 +57,7 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
     if ((args.pod.restartPolicy ?? "Always") !== "Always") {
         throw new Error(`${id.app}: a ${args.kind} restarts its pods always; restartPolicy is for Jobs`);
     }
-    const needed = requiredPodSecurity(args.pod.exception);
+    const needed = requiredPodSecurity(args.pod.exceptions);
     if (!admits(ctx.podSecurity, needed)) {
         throw new Error(
             `${id.app}: its security exception needs Pod Security "${needed}", ` +
@@ -110,7 +110,7 @@ export function renderWorkload(args: WorkloadArgs, serviceAccountName: pulumi.In
 /**
  * A Deployment or StatefulSet with the platform's security baseline, its own ServiceAccount (no
  * token mounted), an optional Service and a NetworkPolicy that allows exactly the declared
- * traffic. Any departure from the baseline is an explicit, annotated `pod.exception`.
+ * traffic. Any departure from the baseline is an explicit, annotated entry of `pod.exceptions`.
  */
 export class Workload extends pulumi.ComponentResource {
     /** Name of the Service (equal to the app name), when there is one. */

@@ -92,10 +92,12 @@ export class Keycloak extends pulumi.ComponentResource {
                     runAsUser: keycloakUid,
                     // `start` re-augments the server for the build options below at first start,
                     // writing under /opt/keycloak/lib; an image built with `kc.sh build` removes this.
-                    exception: {
-                        reason: "Keycloak's start re-augments the server into /opt/keycloak/lib",
-                        writableRootFilesystem: true,
-                    },
+                    exceptions: [
+                        {
+                            reason: "Keycloak's start re-augments the server into /opt/keycloak/lib",
+                            writableRootFilesystem: true,
+                        },
+                    ],
                     containers: [
                         {
                             name: "keycloak",

@@ -138,10 +138,12 @@ export class StepCa extends pulumi.ComponentResource {
                     runAsUser: stepUid,
                     // Allowed by the restricted level: the image gives the binary this file capability,
                     // and the kernel refuses to run it when the capability is outside the bounding set.
-                    exception: {
-                        reason: "the step-ca binary carries the file capability cap_net_bind_service",
-                        addCapabilities: ["NET_BIND_SERVICE"],
-                    },
+                    exceptions: [
+                        {
+                            reason: "the step-ca binary carries the file capability cap_net_bind_service",
+                            addCapabilities: ["NET_BIND_SERVICE"],
+                        },
+                    ],
                     volumes: [
                         { name: "config", configMap: config.metadata.name },
                         { name: "certificates", configMap: certs.metadata.name },

@@ -1,21 +1,23 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { wireguardServerKeySecret } from "../bridge/env";
 import { AppIdentity, objectMeta, StackContext } from "../k8s/context";
 import { createCredentialSecret } from "../k8s/secret";
 import { wireguardPublicKey } from "./keys";
 
 export interface WireguardServerKeyArgs {
-    /** The tenant namespace's context. */
+    /** The VPN namespace's context: only the server's pod there reads the private half. */
     readonly context: StackContext;
 }
+
+/** The Secret with the server's key pair (`private-key`, `public-key`). */
+export const wireguardServerKeySecret = "wireguard-server-key";
 
 const identity: AppIdentity = { app: "wireguard", component: "vpn" };
 
 /**
  * The tenant WireGuard server's key pair, generated once and kept as a Pulumi secret: the
- * private half only in the Secret `wireguard-server-key` (`private-key`), with the public half
- * (`public-key`) that the bridge hands to devices. Replacing this resource changes every
+ * private half only in the Secret `wireguard-server-key` (`private-key`) of the VPN namespace,
+ * with the public half (`public-key`), which the bridge hands to devices as a plain value. Replacing this resource changes every
  * device's configuration, so it is made once and never derived from anything that changes.
  */
 export class WireguardServerKey extends pulumi.ComponentResource {
@@ -33,8 +35,8 @@ export class WireguardServerKey extends pulumi.ComponentResource {
         this.publicKey = pulumi.unsecret(bytes.base64.apply(wireguardPublicKey));
         this.secretName = createCredentialSecret(
             `${name}-secret`,
-            objectMeta(args.context, identity, wireguardServerKeySecret.name),
-            { "private-key": privateKey, [wireguardServerKeySecret.publicKey]: this.publicKey },
+            objectMeta(args.context, identity, wireguardServerKeySecret),
+            { "private-key": privateKey, "public-key": this.publicKey },
             child,
         ).secret.metadata.name;
         this.registerOutputs({ publicKey: this.publicKey, secretName: this.secretName });

@@ -1,4 +1,4 @@
-import { formatIpv4, Ipv4Cidr, networkSize, parseIpv4 } from "../shared/ipv4";
+import { formatIpv4, Ipv4Cidr, networkSize, parseIpv4, vpnServerAddress } from "../shared/ipv4";
 import { Database, Queryable } from "./db/database";
 
 /** No free address is left in the tenant's VPN range. */
@@ -21,6 +21,8 @@ export class AddressPool {
     /** Host offsets devices may use: from .2 up to the last before broadcast. */
     readonly first = 2;
     readonly last: number;
+    /** The server's address. */
+    readonly serverAddress: string;
     private readonly base: number;
 
     constructor(cidr: Ipv4Cidr) {
@@ -30,11 +32,7 @@ export class AddressPool {
         this.network = `${cidr.network}/${cidr.prefixLength}`;
         this.base = parseIpv4(cidr.network)!;
         this.last = networkSize(cidr.prefixLength) - 2;
-    }
-
-    /** The server's address. */
-    get serverAddress(): string {
-        return this.address(1);
+        this.serverAddress = vpnServerAddress(cidr);
     }
 
     /** The dotted address of a host offset. */

@@ -50,3 +50,8 @@ export function parseIpv4Cidr(text: string, minPrefix = 0, maxPrefix = 32): Ipv4
 export function networkSize(prefixLength: number): number {
     return 2 ** (32 - prefixLength);
 }
+
+/** The VPN server's address in a tenant's range: its first host address (`10.8.0.0/16` → `10.8.0.1`). */
+export function vpnServerAddress(cidr: Ipv4Cidr): string {
+    return formatIpv4(parseIpv4(cidr.network)! + 1);
+}

@@ -12,12 +12,12 @@ home="$cache/keycloak-$version"
 
 java_home() {
     local jdk version_line major
-    for jdk in $(ls -d /usr/lib/jvm/*/ 2>/dev/null | sort -rV); do
+    while IFS= read -r jdk; do
         [ -x "$jdk/bin/java" ] || continue
         version_line="$("$jdk/bin/java" -version 2>&1 | head -n 1)"
         major="$(printf '%s' "$version_line" | sed -E 's/.*version "([0-9]+).*/\1/')"
         if [ "$major" -ge 21 ] 2>/dev/null; then printf '%s' "${jdk%/}"; return; fi
-    done
+    done < <(printf '%s\n' /usr/lib/jvm/*/ | sort -rV)
     echo "keycloak: no JDK 21 or later under /usr/lib/jvm" >&2
     exit 1
 }

@@ -14,7 +14,7 @@ port="${CDM_TEST_PG_PORT:-55432}"
 
 bin_dir() {
     local found
-    found="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    found="$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n 1 || true)"
     printf '%s' "$found"
 }
 

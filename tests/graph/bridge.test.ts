@@ -75,16 +75,17 @@ function runtimeConfig(stack: Evaluation) {
             writeFileSync(join(root, m.mountPath, file), `${m.name}/${file}`);
         }
     }
-    const standIn = (ref: { name: string; key: string }) =>
-        ref.key === "public-key" ? `${"A".repeat(43)}=` : `${ref.name}/${ref.key}`.padEnd(40, "-");
+    const standIn = (ref: { name: string; key: string }) => `${ref.name}/${ref.key}`.padEnd(40, "-");
     const values = Object.fromEntries(
         container(stack).env.map((e: any) => [
             e.name,
             e.valueFrom
                 ? standIn(e.valueFrom.secretKeyRef)
-                : mounts.some((m: any) => e.value.startsWith(m.mountPath))
-                  ? join(root, e.value)
-                  : e.value,
+                : e.value === "<<known after deploy>>" && e.name === "WIREGUARD_SERVER_PUBLIC_KEY"
+                  ? `${"A".repeat(43)}=`
+                  : mounts.some((m: any) => e.value.startsWith(m.mountPath))
+                    ? join(root, e.value)
+                    : e.value,
         ]),
     );
     return readBridgeConfig(values);
@@ -100,7 +101,9 @@ describe("tenant bridge", () => {
             SUB_CA_CERT_FILE: "/etc/bridge/ca/sub_ca.crt",
             WIREGUARD_CIDR: "10.8.0.0/16",
             WIREGUARD_ENDPOINT: "vpn.acme.cdm.example.com:51820",
-            WIREGUARD_SERVER_PUBLIC_KEY: secretRef("wireguard-server-key", "public-key"),
+            // Derived from the generated private key, so known only after deployment; a plain
+            // value, since the tenant namespace holds no part of the server's key Secret.
+            WIREGUARD_SERVER_PUBLIC_KEY: "<<known after deploy>>",
             DEVICE_MQTT_URL: "mqtts://mqtt.acme.cdm.example.com:8883",
             DEVICE_HAWKBIT_URL: "https://ota.acme.cdm.example.com",
             DEVICE_INFLUX_URL: "https://metrics.acme.cdm.example.com",
@@ -187,8 +190,13 @@ describe("tenant bridge", () => {
                             matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" },
                         },
                     },
-                    app("terminal-proxy"),
-                    app("wireguard"),
+                    // The peer agent and the terminal proxy, in the VPN server's pod.
+                    {
+                        namespaceSelector: {
+                            matchLabels: { "kubernetes.io/metadata.name": "cdm-tenant-acme-vpn" },
+                        },
+                        podSelector: { matchLabels: { "app.kubernetes.io/name": "wireguard" } },
+                    },
                     app("thingsboard"),
                 ],
                 ports: [{ port: 8443, protocol: "TCP" }],
@@ -289,12 +297,12 @@ describe.each(["provider", "acme"])("bridge workload (%s)", (name) => {
     });
 });
 
-describe("bridge image", () => {
-    it("pins the tag to package.json's version", () => {
+describe("runtime images", () => {
+    it("pins the tags to package.json's version", () => {
         const pkg = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
             version: string;
         };
-        expect(images.bridge.tag).toBe(pkg.version);
+        expect([images.bridge.tag, images.vpn.tag]).toEqual([pkg.version, pkg.version]);
     });
 
     it("takes cdm:bridgeImage as given, and refuses one that is not pinned", async () => {
@@ -310,28 +318,47 @@ describe("bridge image", () => {
             ]),
         );
         expect(() =>
-            parseProviderConfig(raw({ "cdm:bridgeImageBuild": true, "cdm:bridgeImage": ref })),
+            parseProviderConfig(raw({ "cdm:runtimeImageBuild": true, "cdm:bridgeImage": ref })),
         ).toThrow(
             new ConfigError([
-                "cdm:bridgeImageBuild: cannot be combined with cdm:bridgeImage; set one of them",
-                "cdm:bridgeImageBuild: needs cdm:imageRegistryMirror, the registry the build is pushed to",
+                "cdm:runtimeImageBuild: cannot be combined with cdm:bridgeImage; set one of them",
+                "cdm:runtimeImageBuild: needs cdm:imageRegistryMirror, the registry the build is pushed to",
+            ]),
+        );
+        expect(() => parseProviderConfig(raw({ "cdm:vpnImage": ref }))).toThrow(
+            new ConfigError([
+                "cdm:vpnImage: applies to tenant stacks only; remove it from the provider stack",
             ]),
         );
     });
 
-    it("builds the repository's Dockerfile, pushes it to the mirror and runs it by digest", async () => {
+    it("builds the repository's Dockerfile targets, pushes them to the mirror and runs them by digest", async () => {
         const stack = await evaluateTenant({
-            "cdm:bridgeImageBuild": true,
+            "cdm:runtimeImageBuild": true,
             "cdm:imageRegistryMirror": "mirror.example.com:5000",
         });
-        expect(find(stack, "docker:index/image:Image", "tenant-acme-bridge-image").inputs).toEqual({
-            build: { context: "." },
-            imageName: "mirror.example.com:5000/cdm-platform/bridge:0.1.0",
-            registry: { server: "mirror.example.com:5000" },
-            buildOnPreview: false,
-            skipPush: false,
-        });
+        for (const image of ["bridge", "vpn"]) {
+            expect(find(stack, "docker:index/image:Image", `tenant-acme-${image}-image`).inputs).toEqual({
+                build: { context: ".", target: image },
+                imageName: `mirror.example.com:5000/cdm-platform/${image}:0.1.0`,
+                registry: { server: "mirror.example.com:5000" },
+                buildOnPreview: false,
+                skipPush: false,
+            });
+        }
         expect(container(stack).image).toBe("<<known after deploy>>");
+        const vpnPod = kubeObject(stack, "Deployment", "wireguard").spec.template.spec;
+        expect(vpnPod.containers.map((c: any) => c.image)).toEqual([
+            "<<known after deploy>>",
+            "<<known after deploy>>",
+        ]);
+        const explicit = `registry.example.com/cdm/vpn@sha256:${"b".repeat(64)}`;
+        const given = await evaluateTenant({ "cdm:vpnImage": explicit });
+        expect(
+            kubeObject(given, "Deployment", "wireguard").spec.template.spec.containers.map(
+                (c: any) => c.image,
+            ),
+        ).toEqual([explicit, explicit]);
     });
 
     it("verifies an external server with its CA, mounted from the connection Secret", async () => {

@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { baselineViolations, SecurityException } from "../../components/k8s/security";
 import { isCredentialName } from "../../components/k8s/credentials";
-import { securityExceptionAnnotation } from "../../components/k8s/pod";
+import { exceptionReasons, securityExceptionAnnotation } from "../../components/k8s/pod";
 import { validateKubeObject } from "../../tools/k8s-schema";
 import { Evaluation } from "../../tools/mock-engine";
 import { isKubeObject, kubeObjects } from "../../tools/render";
@@ -22,15 +22,33 @@ beforeAll(async () => {
 const names = ["provider", "acme", "globex"];
 
 /** The only departures from the baseline, each with the reason its pods carry. */
-const allowedExceptions: Record<string, SecurityException> = {
-    "StatefulSet step-ca": {
-        reason: "the step-ca binary carries the file capability cap_net_bind_service",
-        addCapabilities: ["NET_BIND_SERVICE"],
-    },
-    "Deployment keycloak": {
-        reason: "Keycloak's start re-augments the server into /opt/keycloak/lib",
-        writableRootFilesystem: true,
-    },
+const allowedExceptions: Record<string, SecurityException[]> = {
+    "StatefulSet step-ca": [
+        {
+            reason: "the step-ca binary carries the file capability cap_net_bind_service",
+            addCapabilities: ["NET_BIND_SERVICE"],
+        },
+    ],
+    "Deployment keycloak": [
+        {
+            reason: "Keycloak's start re-augments the server into /opt/keycloak/lib",
+            writableRootFilesystem: true,
+        },
+    ],
+    "Deployment wireguard": [
+        {
+            reason: "the WireGuard server creates its interface and packet filter (NET_ADMIN; MKNOD for wireguard-go's /dev/net/tun) as root",
+            addCapabilities: ["NET_ADMIN", "MKNOD"],
+            runAsRoot: true,
+            containers: ["wireguard"],
+        },
+        {
+            reason: "the peer-sync agent sets the interface's peers (NET_ADMIN) as root",
+            addCapabilities: ["NET_ADMIN"],
+            runAsRoot: true,
+            containers: ["peer-agent"],
+        },
+    ],
 };
 
 /** The only egress outside the namespace besides DNS: app and port, with the reason. */
@@ -60,12 +78,12 @@ describe.each(names)("stack %s", (name) => {
         const templates = podTemplates(stack());
         expect(templates.length).toBeGreaterThan(0);
         for (const { kind, name: objectName, template } of templates) {
-            const exception = allowedExceptions[`${kind} ${objectName}`];
+            const exceptions = allowedExceptions[`${kind} ${objectName}`];
             expect(
                 template.metadata?.annotations?.[securityExceptionAnnotation],
                 `${kind} ${objectName}`,
-            ).toBe(exception?.reason);
-            const violations = baselineViolations(template.spec, exception).filter(
+            ).toBe(exceptions && exceptionReasons(exceptions));
+            const violations = baselineViolations(template.spec, exceptions).filter(
                 // Jobs run to completion; readiness and liveness do not apply to them.
                 (v) => !(kind === "Job" && /has no (readiness|liveness) probe$/.test(v)),
             );
@@ -144,29 +162,69 @@ describe.each(names)("stack %s", (name) => {
 });
 
 describe("tenant isolation", () => {
-    it("keeps each tenant's objects in its own namespace", () => {
+    const policies = (tenant: string) =>
+        kubeObjects(stacks[tenant].resources).filter((o) => o.kind === "NetworkPolicy") as any[];
+    const namespaceOf = (peer: any) => peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"];
+
+    it("keeps each tenant's objects in its own namespace and its VPN namespace", () => {
         for (const tenant of ["acme", "globex"]) {
             const namespaces = new Set(
                 kubeObjects(stacks[tenant].resources).map((o) =>
                     o.kind === "Namespace" ? o.metadata.name : o.metadata.namespace,
                 ),
             );
-            expect([...namespaces]).toEqual([`cdm-tenant-${tenant}`]);
+            expect([...namespaces].sort()).toEqual([`cdm-tenant-${tenant}`, `cdm-tenant-${tenant}-vpn`]);
+            const vpn = kubeObjects(stacks[tenant].resources).filter(
+                (o) => o.metadata.namespace === `cdm-tenant-${tenant}-vpn`,
+            );
+            // The privileged namespace runs the WireGuard pod and nothing else.
+            expect(
+                vpn
+                    .filter((o) => o.kind === "Deployment" || o.kind === "StatefulSet")
+                    .map((o) => o.metadata.name),
+            ).toEqual(["wireguard"]);
         }
     });
 
-    it("admits traffic only from named pods, the ingress controller or cluster DNS", () => {
+    it("denies by default and allows DNS in both of a tenant's namespaces", () => {
         for (const tenant of ["acme", "globex"]) {
-            const rules = kubeObjects(stacks[tenant].resources)
-                .filter((o) => o.kind === "NetworkPolicy")
-                .flatMap((o: any) => o.spec.ingress ?? []);
-            for (const rule of rules) {
-                // A rule without `from` admits every pod in the cluster: never allowed.
-                expect(rule.from?.length, JSON.stringify(rule)).toBeGreaterThan(0);
-                for (const peer of rule.from) {
-                    expect(peer.ipBlock, JSON.stringify(peer)).toBeUndefined();
-                    const namespace = peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"];
-                    if (peer.namespaceSelector) expect(["ingress-nginx", "kube-system"]).toContain(namespace);
+            for (const ns of [`cdm-tenant-${tenant}`, `cdm-tenant-${tenant}-vpn`]) {
+                const names = policies(tenant)
+                    .filter((p) => p.metadata.namespace === ns)
+                    .map((p) => p.metadata.name);
+                expect(names, ns).toEqual(expect.arrayContaining(["default-deny", "allow-dns"]));
+            }
+        }
+    });
+
+    it("admits traffic only from named pods, the ingress controller, cluster DNS and the declared exceptions", () => {
+        for (const tenant of ["acme", "globex"]) {
+            for (const policy of policies(tenant)) {
+                const app = policy.spec.podSelector.matchLabels?.["app.kubernetes.io/name"];
+                for (const rule of policy.spec.ingress ?? []) {
+                    // A rule without `from` admits every pod in the cluster: never allowed.
+                    expect(rule.from?.length, JSON.stringify(rule)).toBeGreaterThan(0);
+                    for (const peer of rule.from) {
+                        if (peer.ipBlock) {
+                            // Devices dial the VPN from anywhere, on its UDP port only.
+                            expect([app, peer.ipBlock, rule.ports]).toEqual([
+                                "wireguard",
+                                { cidr: "0.0.0.0/0" },
+                                [{ port: 51820, protocol: "UDP" }],
+                            ]);
+                        }
+                        const namespace = namespaceOf(peer);
+                        if (namespace === `cdm-tenant-${tenant}-vpn`) {
+                            // The VPN pod (peer agent, terminal proxy) calls the bridge.
+                            expect([app, peer.podSelector, rule.ports]).toEqual([
+                                "bridge",
+                                { matchLabels: { "app.kubernetes.io/name": "wireguard" } },
+                                [{ port: 8443, protocol: "TCP" }],
+                            ]);
+                        } else if (peer.namespaceSelector) {
+                            expect(["ingress-nginx", "kube-system"]).toContain(namespace);
+                        }
+                    }
                 }
             }
         }
@@ -174,9 +232,7 @@ describe("tenant isolation", () => {
 
     it("lets pods reach nothing outside the namespace but cluster DNS and the declared exceptions", () => {
         for (const tenant of ["acme", "globex"]) {
-            for (const policy of kubeObjects(stacks[tenant].resources).filter(
-                (o) => o.kind === "NetworkPolicy",
-            ) as any[]) {
+            for (const policy of policies(tenant)) {
                 const app = policy.spec.podSelector.matchLabels?.["app.kubernetes.io/name"];
                 for (const rule of policy.spec.egress ?? []) {
                     expect(rule.to?.length, `${app}: an egress rule without \`to\``).toBeGreaterThan(0);
@@ -187,10 +243,16 @@ describe("tenant isolation", () => {
                                 `${app} egress to ${peer.ipBlock.cidr}`,
                             ).toEqual(allowedExternalEgress[app]);
                         }
-                        if (peer.namespaceSelector) {
-                            expect(peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"]).toBe(
-                                "kube-system",
-                            );
+                        const namespace = namespaceOf(peer);
+                        if (namespace === `cdm-tenant-${tenant}`) {
+                            // From the VPN namespace to the tenant's bridge only.
+                            expect([app, peer.podSelector, rule.ports]).toEqual([
+                                "wireguard",
+                                { matchLabels: { "app.kubernetes.io/name": "bridge" } },
+                                [{ port: 8443, protocol: "TCP" }],
+                            ]);
+                        } else if (peer.namespaceSelector) {
+                            expect(namespace).toBe("kube-system");
                         }
                     }
                 }
@@ -208,6 +270,8 @@ describe("tenant isolation", () => {
                 ),
                 "tenant-acme-step-ca-password",
                 "tenant-acme-keycloak-admin-secret",
+                "tenant-acme-hawkbit-admin-password",
+                "tenant-acme-hawkbit-bridge-password",
                 "tenant-acme-wireguard-key-private-key",
                 ...["terminal-proxy", "peer-agent", "thingsboard-webhook"].map(
                     (n) => `tenant-acme-bridge-${n}-token`,

@@ -77,11 +77,14 @@ describe("stack options", () => {
         );
         expect(ofType(stack, "kubernetes:apps/v1:StatefulSet").map((r) => r.inputs.metadata.name)).toEqual([
             "step-ca",
+            "hawkbit",
         ]);
         expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
         expect(ofType(stack, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
             "tenant-acme-step-ca-password",
             "tenant-acme-keycloak-admin-secret",
+            "tenant-acme-hawkbit-admin-password",
+            "tenant-acme-hawkbit-bridge-password",
             "tenant-acme-bridge-terminal-proxy-token",
             "tenant-acme-bridge-peer-agent-token",
             "tenant-acme-bridge-thingsboard-webhook-token",

@@ -14,18 +14,20 @@ describe("tenant stack graph", () => {
     it("has exactly the expected resources", () => {
         expect(Object.fromEntries(countByType(acme.resources))).toEqual({
             "cdm:stack:TenantStack": 1,
-            "cdm:k8s:StackNamespace": 1,
+            "cdm:k8s:StackNamespace": 2,
             "cdm:postgres:Postgres": 1,
             "cdm:pki:TenantSubCa": 1,
             "cdm:step-ca:StepCa": 1,
             "cdm:wireguard:ServerKey": 1,
+            "cdm:wireguard:Server": 1,
             "cdm:keycloak:Keycloak": 1,
+            "cdm:hawkbit:Hawkbit": 1,
             "cdm:bridge:Bridge": 1,
             "cdm:keycloak:Realm": 1,
             "keycloak:index/realm:Realm": 1,
             "keycloak:index/realmEvents:RealmEvents": 1,
-            "kubernetes:apps/v1:Deployment": 2,
-            "kubernetes:networking.k8s.io/v1:Ingress": 2,
+            "kubernetes:apps/v1:Deployment": 3,
+            "kubernetes:networking.k8s.io/v1:Ingress": 3,
             "pulumi:providers:keycloak": 1,
             "keycloak:authentication/execution:Execution": 3,
             "keycloak:authentication/executionConfig:ExecutionConfig": 1,
@@ -36,22 +38,22 @@ describe("tenant stack graph", () => {
             "keycloak:index/role:Role": 5,
             "keycloak:oidc/identityProvider:IdentityProvider": 1,
             "keycloak:openid/client:Client": 5,
-            "cdm:k8s:Workload": 4,
+            "cdm:k8s:Workload": 6,
             "pulumi:providers:kubernetes": 1,
             "pulumi:pulumi:StackReference": 1,
             "pulumi-nodejs:dynamic:Resource": 4,
-            "kubernetes:core/v1:Namespace": 1,
-            "kubernetes:core/v1:ResourceQuota": 1,
-            "kubernetes:core/v1:LimitRange": 1,
-            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 7,
-            "kubernetes:core/v1:Secret": 11,
-            "kubernetes:core/v1:ConfigMap": 4,
-            "kubernetes:core/v1:ServiceAccount": 4,
-            "kubernetes:core/v1:Service": 4,
-            "kubernetes:apps/v1:StatefulSet": 2,
+            "kubernetes:core/v1:Namespace": 2,
+            "kubernetes:core/v1:ResourceQuota": 2,
+            "kubernetes:core/v1:LimitRange": 2,
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy": 11,
+            "kubernetes:core/v1:Secret": 15,
+            "kubernetes:core/v1:ConfigMap": 5,
+            "kubernetes:core/v1:ServiceAccount": 6,
+            "kubernetes:core/v1:Service": 6,
+            "kubernetes:apps/v1:StatefulSet": 3,
             "kubernetes:batch/v1:Job": 1,
             "random:index/randomBytes:RandomBytes": 1,
-            "random:index/randomPassword:RandomPassword": 10,
+            "random:index/randomPassword:RandomPassword": 12,
             "tls:index/privateKey:PrivateKey": 2,
             "tls:index/certRequest:CertRequest": 1,
         });
@@ -200,21 +202,5 @@ describe("tenant AMQP publisher", () => {
         expect(
             find(acme, "kubernetes:core/v1:Secret", "tenant-acme-amqp-publisher-credentials").secretPaths,
         ).toEqual(["stringData"]);
-    });
-});
-
-describe("tenant VPN key", () => {
-    it("is generated once as 32 random bytes, both halves in the Secret the bridge reads", () => {
-        expect(
-            find(acme, "random:index/randomBytes:RandomBytes", "tenant-acme-wireguard-key-private-key")
-                .inputs,
-        ).toEqual({
-            length: 32,
-        });
-        const secret = find(acme, "kubernetes:core/v1:Secret", "tenant-acme-wireguard-key-secret");
-        expect(secret.secretPaths).toEqual(["stringData"]);
-        expect(
-            kubeObject(acme, "Secret", "wireguard-server-key").metadata.labels["app.kubernetes.io/name"],
-        ).toBe("wireguard");
     });
 });

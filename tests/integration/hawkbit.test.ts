@@ -3,6 +3,7 @@
  * configuration, targets with their DDI tokens, and a device's side of an update over DDI with
  * the token the client set.
  */
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -184,6 +185,56 @@ describe("targets and their DDI tokens", () => {
         expect((await mgmt(hb, "GET", `/rest/v1/targets/${id}`)).status).toBe(404);
         expect((await ddi(client.ddiUrl(id), second)).status).toBe(401);
         expect(await client.deleteTarget(id)).toBe(false);
+    });
+});
+
+describe("artifacts", () => {
+    it("stores an uploaded bundle; links follow the ingress, downloads the configured origin", async () => {
+        const id = "dev-0003";
+        const token = "bundle-Token_0123456789abcdefABCDEF";
+        expect(await client.ensureTarget(id, id, token)).toBe("created");
+        const modules = await mgmt(hb, "POST", "/rest/v1/softwaremodules", [
+            { name: "bundle", version: "2.0.0", type: "os" },
+        ]);
+        const moduleId: number = modules.body[0].id;
+        const bundle = randomBytes(4096);
+        const form = new FormData();
+        form.append("file", new Blob([bundle]), "update.raucb");
+        const upload = await fetch(`${hb.url}/rest/v1/softwaremodules/${moduleId}/artifacts`, {
+            method: "POST",
+            headers: {
+                authorization: `Basic ${Buffer.from(`${hb.username}:${hb.password}`).toString("base64")}`,
+            },
+            body: form,
+        });
+        expect(upload.status).toBe(201);
+        const sets = await mgmt(hb, "POST", "/rest/v1/distributionsets", [
+            { name: "bundle", version: "2.0.0", type: "os", modules: [{ id: moduleId }] },
+        ]);
+        await mgmt(hb, "POST", `/rest/v1/targets/${id}/assignedDS`, { id: sets.body[0].id, type: "forced" });
+
+        // As ingress-nginx forwards a device's request that arrived over TLS at the OTA host.
+        const headers = {
+            authorization: `TargetToken ${token}`,
+            "x-forwarded-proto": "https",
+            "x-forwarded-host": "ota.example.test",
+            "x-forwarded-port": "443",
+        };
+        const poll: any = await (await fetch(client.ddiUrl(id), { headers })).json();
+        const deploymentPath = `/DEFAULT/controller/v1/${id}/deploymentBase/`;
+        expect(poll._links.deploymentBase.href).toMatch(`https://ota.example.test${deploymentPath}`);
+        const deploymentUrl = poll._links.deploymentBase.href.replace("https://ota.example.test", hb.url);
+        const deployment: any = await (await fetch(deploymentUrl, { headers })).json();
+        // Download links start with settings.ts's public origin, here hawkBit's own.
+        const href = `${client.ddiUrl(id)}/softwaremodules/${moduleId}/artifacts/update.raucb`;
+        expect(deployment.deployment.chunks[0].artifacts).toMatchObject([
+            { filename: "update.raucb", size: 4096, _links: { "download-http": { href } } },
+        ]);
+        const download = await fetch(href, { headers: { authorization: `TargetToken ${token}` } });
+        expect(download.status).toBe(200);
+        expect(Buffer.from(await download.arrayBuffer()).equals(bundle)).toBe(true);
+        expect((await fetch(href)).status).toBe(401);
+        expect(await client.deleteTarget(id)).toBe(true);
     });
 });
 

@@ -1,11 +1,16 @@
 /**
- * The VPN on real WireGuard: a server and two devices in network namespaces joined by veth
- * pairs, wireguard-go and wg from Debian, the server's packet filter from the program, the
- * tenant bridge as a process on real PostgreSQL, step-ca and hawkBit, and the peer-sync agent
- * applying the bridge's peer list to the server live. Needs root (network namespaces).
+ * The VPN on real WireGuard: a server and devices in network namespaces joined by veth pairs,
+ * wireguard-go and wg from Debian; the server started by the VPN image's entrypoint with the
+ * environment and packet filter the program renders, as root with only the capabilities its
+ * container is granted; the tenant bridge as a process on real PostgreSQL, step-ca and hawkBit;
+ * and the peer-sync agent applying the bridge's peer list live, its `wg` bounded to the agent
+ * container's capabilities. Needs root (network namespaces).
  */
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { wireguardFirewall } from "../../components/wireguard/firewall";
 import { wireguardPublicKey } from "../../components/wireguard/keys";
@@ -18,8 +23,10 @@ import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-
 import { RunningHawkbit, startHawkbit } from "../support/hawkbit";
 import { installWireguard, link, Namespace, wireguardKeys } from "../support/netns";
 import { stopPeer } from "../support/peers";
+import { projectRoot } from "../../tools/stack-config";
 import { csr, ecKey } from "../support/pki";
 import { startTenantPeers, TenantPeers, tenantBridgeEnv } from "../support/tenant-peers";
+import { agentWg, containerPrivileges, ServerContainer, startServerContainer } from "../support/vpn-pod";
 import { Server } from "node:http";
 import { Pool } from "pg";
 
@@ -41,7 +48,9 @@ const listeners: ChildProcess[] = [];
 const stopAgent = new AbortController();
 let agent: PeerAgent;
 let serverKey: ReturnType<typeof wireguardKeys>;
+let server: ServerContainer;
 let address1 = "";
+const firewallFile = join(tmpdir(), `wg-firewall-${tag}`);
 
 beforeAll(async () => {
     installWireguard();
@@ -60,13 +69,21 @@ beforeAll(async () => {
     expect(wireguardPublicKey(serverKey.privateKey)).toBe(serverKey.publicKey);
     pool = peers.pool();
     srv = new Namespace(`cdm-srv-${tag}`);
-    srv.wireguard(serverIf, serverKey.file, "10.8.0.1/16", 51820);
+    // Nodes forward (kube-proxy needs it) and pods inherit it: the filter must hold regardless.
     srv.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
-    srv.execWithInput(wireguardFirewall(serverIf, 7681), "iptables-restore", "-w");
+    writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681));
+    server = await startServerContainer(srv, {
+        iface: serverIf,
+        keyFile: serverKey.file,
+        firewallFile,
+        cidr: { network: "10.8.0.0", prefixLength: 16 },
+        port: 51820,
+    });
 }, 300_000);
 
 afterAll(async () => {
     stopAgent.abort();
+    await server?.stop();
     for (const l of listeners) l.kill();
     for (const ns of [srv, ...devices]) ns?.delete();
     await bridge?.stop();
@@ -143,6 +160,54 @@ const get = (from: Namespace, url: string) =>
     from.status("curl", "-s", "-o", "/dev/null", "--max-time", "3", url);
 
 describe("the VPN on real WireGuard", () => {
+    it("brings the server up with its declared capabilities, and not without NET_ADMIN", () => {
+        expect(srv.exec("wg", "show", serverIf, "public-key").trim()).toBe(serverKey.publicKey);
+        expect(srv.exec("ip", "-4", "-o", "address", "show", "dev", serverIf)).toContain("inet 10.8.0.1/16");
+        expect(srv.exec("iptables", "-w", "-S", "FORWARD")).toContain(`-A FORWARD -i ${serverIf} -j DROP`);
+        // The same entrypoint with MKNOD but not NET_ADMIN cannot even apply its packet filter.
+        const ns = new Namespace(`cdm-nocap-${tag}`);
+        devices.push(ns);
+        const privileges = containerPrivileges("wireguard").map((a) => a.replace(",+net_admin", ""));
+        const run = spawnSync(
+            "ip",
+            ["netns", "exec", ns.name, ...privileges, join(projectRoot, "runtime/wireguard-server/start.sh")],
+            {
+                env: {
+                    PATH: process.env.PATH ?? "",
+                    WG_INTERFACE: `wgx${tag}`,
+                    WG_ADDRESS: "10.8.0.1/16",
+                    WG_PRIVATE_KEY_FILE: serverKey.file,
+                    WG_FIREWALL_FILE: firewallFile,
+                },
+                encoding: "utf8",
+                timeout: 20_000,
+            },
+        );
+        expect(run.status).not.toBe(0);
+        expect(run.stderr).toMatch(/Permission denied|Operation not permitted/);
+        expect(ns.status("ip", "link", "show", `wgx${tag}`)).not.toBe(0);
+    });
+
+    it("refuses to start without its key, naming the variable or file", () => {
+        const run = spawnSync(join(projectRoot, "runtime/wireguard-server/start.sh"), [], {
+            env: { PATH: process.env.PATH ?? "", WG_ADDRESS: "10.8.0.1/16", WG_FIREWALL_FILE: firewallFile },
+            encoding: "utf8",
+        });
+        expect(run.status).not.toBe(0);
+        expect(run.stderr).toContain("WG_PRIVATE_KEY_FILE is required (the server private key file)");
+        const missing = spawnSync(join(projectRoot, "runtime/wireguard-server/start.sh"), [], {
+            env: {
+                PATH: process.env.PATH ?? "",
+                WG_ADDRESS: "10.8.0.1/16",
+                WG_PRIVATE_KEY_FILE: "/nonexistent/private-key",
+                WG_FIREWALL_FILE: firewallFile,
+            },
+            encoding: "utf8",
+        });
+        expect(missing.status).toBe(2);
+        expect(missing.stderr).toBe("wireguard-server: cannot read /nonexistent/private-key\n");
+    });
+
     it("resyncs on start, then adds enrolled devices live; the pod reaches devices on ttyd's port only", async () => {
         const stray = wireguardKeys("stray");
         srv.exec("wg", "set", serverIf, "peer", stray.publicKey, "allowed-ips", "10.8.9.9/32");
@@ -152,7 +217,7 @@ describe("the VPN on real WireGuard", () => {
             serverName: "localhost",
             token: "p".repeat(40),
             caPem: peers.root.pem,
-            wireguard: new WireguardInterface(serverIf, ["ip", "netns", "exec", srv.name, "wg"]),
+            wireguard: new WireguardInterface(serverIf, agentWg(srv)),
             waitSeconds: 20,
             log: quiet,
         });
@@ -216,4 +281,10 @@ describe("the VPN on real WireGuard", () => {
         expect((await wg.peers()).size).toBe(3);
         expect(get(srv, `http://${gone.json.wireguardAddress}:7681/`)).not.toBe(0);
     }, 60_000);
+
+    it("stops cleanly on SIGTERM, taking its interface with it", async () => {
+        expect(await server.stop()).toBe(0);
+        expect(srv.status("ip", "link", "show", serverIf)).not.toBe(0);
+        expect(spawnSync("pgrep", ["-f", `^wireguard-go ${serverIf}$`]).status).not.toBe(0);
+    });
 });

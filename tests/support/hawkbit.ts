@@ -1,14 +1,23 @@
 /**
  * A real hawkBit for the integration tests (scripts/peers/hawkbit.sh) on loopback, with its own
  * throwaway PostgreSQL (scripts/peers/postgres.sh in a directory and on a port of its own) and
- * the settings the platform gives hawkBit: target-token authentication on and the gateway token
- * off system-wide, 30 s minimum polling, the DoS filter on, no default admin.
+ * the settings the platform gives hawkBit, rendered by components/hawkbit/settings.ts for this
+ * build's generation (0.3): target-token authentication on and the gateway token off
+ * system-wide, 30 s minimum polling, the DoS filter on, the admin and the bridge user with
+ * generated passwords.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+    hawkbitProperties,
+    hawkbitTenant,
+    hawkbitUsers,
+    passwordSetting,
+    storedPassword,
+} from "../../components/hawkbit/settings";
 import { projectRoot } from "../../tools/stack-config";
 
 /** A management API user. */
@@ -17,23 +26,13 @@ export interface HawkbitUser {
     readonly password: string;
 }
 
-/** What the tenant bridge's hawkBit user may do: targets with their tokens, tenant configuration. */
-export const bridgePermissions = [
-    "READ_TARGET",
-    "READ_TARGET_SECURITY_TOKEN",
-    "CREATE_TARGET",
-    "UPDATE_TARGET",
-    "DELETE_TARGET",
-    "TENANT_CONFIGURATION",
-] as const;
-
 /** A started hawkBit: where it is, its users, and how to stop it (with its PostgreSQL). */
 export interface RunningHawkbit extends HawkbitUser {
     /** `http://127.0.0.1:<port>`. */
     readonly url: string;
     /** `username`/`password` are a tenant admin (every permission) of this tenant. */
     readonly tenant: string;
-    /** The bridge's user, with bridgePermissions only. */
+    /** The bridge's user, with the platform's bridgePermissions only. */
     readonly bridge: HawkbitUser;
     /** hawkBit's console output so far, for failure messages. */
     output(): string;
@@ -52,9 +51,16 @@ export async function startHawkbit(port: number): Promise<RunningHawkbit> {
         .split(" ");
     const db = startPostgres(port + 1);
     const work = mkdtempSync(join(tmpdir(), "hawkbit-"));
-    const admin = { username: "admin-test", password: secret() };
-    const bridge = { username: "bridge", password: secret() };
-    const properties: Record<string, string | number | boolean> = {
+    const admin = { username: hawkbitUsers.admin.username, password: secret() };
+    const bridge = { username: hawkbitUsers.bridge.username, password: secret() };
+    const url = `http://127.0.0.1:${port}`;
+    const properties = {
+        ...hawkbitProperties("0.3", { publicOrigin: url, artifactPath: join(work, "artifactrepo") }),
+        // 0.3 takes the users' list from one property source: the passwords go beside it.
+        [passwordSetting("0.3", "admin").property]: storedPassword(admin.password),
+        [passwordSetting("0.3", "bridge").property]: storedPassword(bridge.password),
+        // Test only: loopback, and the datasource that the deployed image's `postgresql` profile
+        // and the database's connection Secret give it.
         "server.address": "127.0.0.1",
         "server.port": port,
         "spring.jpa.database": "POSTGRESQL",
@@ -62,29 +68,6 @@ export async function startHawkbit(port: number): Promise<RunningHawkbit> {
         "spring.datasource.driverClassName": "org.postgresql.Driver",
         "spring.datasource.username": "hawkbit",
         "spring.datasource.password": db.password,
-        // Listing users replaces the default admin/admin; every user is in tenant DEFAULT.
-        "hawkbit.server.im.users[0].username": admin.username,
-        "hawkbit.server.im.users[0].password": `{noop}${admin.password}`,
-        "hawkbit.server.im.users[0].permissions": "ALL",
-        "hawkbit.server.im.users[1].username": bridge.username,
-        "hawkbit.server.im.users[1].password": `{noop}${bridge.password}`,
-        "hawkbit.server.im.users[1].permissions": bridgePermissions.join(","),
-        "hawkbit.server.ddi.security.authentication.anonymous.enabled": false,
-        "hawkbit.server.ddi.security.authentication.targettoken.enabled": true,
-        "hawkbit.server.ddi.security.authentication.gatewaytoken.enabled": false,
-        "hawkbit.server.download.anonymous.enabled": false,
-        "hawkbit.controller.minPollingTime": "00:00:30",
-        "hawkbit.controller.pollingTime": "00:05:00",
-        // The filter counts requests per client address; an empty allow-list leaves none exempt.
-        "hawkbit.server.security.dos.filter.enabled": true,
-        // The bridge's address (here loopback) is exempt, as the platform exempts the bridge's
-        // pods: its management writes come in bursts of enrollments, not from a device.
-        "hawkbit.server.security.dos.filter.whitelist": "127\\.0\\.0\\.1",
-        "hawkbit.server.security.dos.filter.maxRead": 200,
-        "hawkbit.server.security.dos.filter.maxWrite": 50,
-        "hawkbit.server.security.dos.maxStatusEntriesPerAction": 1000,
-        // 0.x's property; 1.x names it org.eclipse.hawkbit.artifact.fs.path.
-        "org.eclipse.hawkbit.repository.file.path": join(work, "artifactrepo"),
     };
     let output = "";
     const child: ChildProcess = spawn(join(javaHome, "bin/java"), ["-Xms256m", "-Xmx768m", "-jar", jar], {
@@ -99,7 +82,6 @@ export async function startHawkbit(port: number): Promise<RunningHawkbit> {
     });
     child.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
     child.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
-    const url = `http://127.0.0.1:${port}`;
     const stop = async () => {
         await stopProcess(child);
         db.stop();
@@ -126,7 +108,7 @@ export async function startHawkbit(port: number): Promise<RunningHawkbit> {
         }
         await new Promise((r) => setTimeout(r, 500));
     }
-    return { url, ...admin, tenant: "DEFAULT", bridge, output: () => output, stop };
+    return { url, ...admin, tenant: hawkbitTenant, bridge, output: () => output, stop };
 }
 
 /** The first errors and their causes (the head of a Spring failure), then the end of the output. */

@@ -81,7 +81,7 @@ describe("pod builder", () => {
     it("makes an exception explicit: only what it names, with its reason annotated", () => {
         const args = {
             containers: [web],
-            exception: { reason: "WireGuard configures its interface", addCapabilities: ["NET_ADMIN"] },
+            exceptions: [{ reason: "WireGuard configures its interface", addCapabilities: ["NET_ADMIN"] }],
         };
         const spec = buildPodSpec(args);
         expect(spec.containers[0].securityContext.capabilities).toEqual({
@@ -91,11 +91,77 @@ describe("pod builder", () => {
         expect(podAnnotations(args)).toEqual({
             "cdm-platform.dev/security-exception": "WireGuard configures its interface",
         });
-        expect(baselineViolations(spec, args.exception)).toEqual([]);
+        expect(baselineViolations(spec, args.exceptions)).toEqual([]);
         expect(baselineViolations(spec)).toEqual(["container web adds capability NET_ADMIN"]);
-        expect(() => buildPodSpec({ containers: [web], exception: { reason: " " } })).toThrow(
+        expect(() => buildPodSpec({ containers: [web], exceptions: [{ reason: " " }] })).toThrow(
             "a security exception needs a reason",
         );
+    });
+
+    it("scopes exceptions to the containers they name, root included, one per container", () => {
+        const agent = { ...web, name: "agent" };
+        const exceptions = [
+            {
+                reason: "the server sets up its interface",
+                addCapabilities: ["NET_ADMIN", "MKNOD"],
+                runAsRoot: true,
+                containers: ["web"],
+            },
+            {
+                reason: "the agent sets peers",
+                addCapabilities: ["NET_ADMIN"],
+                runAsRoot: true,
+                containers: ["agent"],
+            },
+        ];
+        const spec = buildPodSpec({ containers: [web, agent, { ...web, name: "proxy" }], exceptions });
+        expect(spec.containers.map((c) => c.securityContext)).toEqual([
+            {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: false,
+                runAsUser: 0,
+                capabilities: { drop: ["ALL"], add: ["NET_ADMIN", "MKNOD"] },
+                seccompProfile: { type: "RuntimeDefault" },
+            },
+            {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: false,
+                runAsUser: 0,
+                capabilities: { drop: ["ALL"], add: ["NET_ADMIN"] },
+                seccompProfile: { type: "RuntimeDefault" },
+            },
+            {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ["ALL"] },
+                seccompProfile: { type: "RuntimeDefault" },
+            },
+        ]);
+        expect(podAnnotations({ containers: [web], exceptions })).toEqual({
+            "cdm-platform.dev/security-exception": "the server sets up its interface; the agent sets peers",
+        });
+        expect(baselineViolations(spec, exceptions)).toEqual([]);
+        // Swapped, each container exceeds what its exception allows.
+        const swapped = exceptions.map((e, i) => ({ ...e, containers: [["agent", "web"][i]] }));
+        expect(baselineViolations(spec, swapped)).toEqual(["container web adds capability MKNOD"]);
+        expect(baselineViolations(spec, exceptions.slice(1))).toEqual([
+            "container web may run as root (runAsNonRoot is not true)",
+            "container web runs as uid 0",
+            "container web adds capability NET_ADMIN",
+            "container web adds capability MKNOD",
+        ]);
+        expect(() =>
+            buildPodSpec({ containers: [web], exceptions: [{ reason: "x", containers: ["sidecar"] }] }),
+        ).toThrow("the security exception names container sidecar, which the pod does not have");
+        expect(() =>
+            buildPodSpec({
+                containers: [web],
+                exceptions: [{ reason: "x" }, { reason: "y", containers: ["web"] }],
+            }),
+        ).toThrow("container web has more than one security exception");
     });
 
     it("requires probes on long-running containers but not on jobs", () => {
@@ -152,16 +218,20 @@ describe("pod builder", () => {
 describe("Pod Security levels", () => {
     it("computes the level an exception needs", () => {
         expect(requiredPodSecurity()).toBe("restricted");
-        expect(requiredPodSecurity({ reason: "binds port 443", addCapabilities: ["NET_BIND_SERVICE"] })).toBe(
-            "restricted",
-        );
-        expect(requiredPodSecurity({ reason: "changes file owners", addCapabilities: ["CHOWN"] })).toBe(
+        expect(
+            requiredPodSecurity([{ reason: "binds port 443", addCapabilities: ["NET_BIND_SERVICE"] }]),
+        ).toBe("restricted");
+        expect(requiredPodSecurity([{ reason: "changes file owners", addCapabilities: ["CHOWN"] }])).toBe(
             "baseline",
         );
-        expect(requiredPodSecurity({ reason: "WireGuard", addCapabilities: ["NET_ADMIN"] })).toBe(
-            "privileged",
-        );
-        expect(requiredPodSecurity({ reason: "legacy image", writableRootFilesystem: true })).toBe(
+        expect(requiredPodSecurity([{ reason: "needs uid 0", runAsRoot: true }])).toBe("baseline");
+        expect(
+            requiredPodSecurity([
+                { reason: "binds", addCapabilities: ["NET_BIND_SERVICE"], containers: ["a"] },
+                { reason: "WireGuard", addCapabilities: ["NET_ADMIN"], containers: ["b"] },
+            ]),
+        ).toBe("privileged");
+        expect(requiredPodSecurity([{ reason: "legacy image", writableRootFilesystem: true }])).toBe(
             "restricted",
         );
         expect(admits("privileged", "restricted")).toBe(true);
@@ -185,7 +255,10 @@ describe("Pod Security levels", () => {
     });
 
     it("refuses a workload whose exception the namespace would not admit", () => {
-        const pod = { containers: [web], exception: { reason: "WireGuard", addCapabilities: ["NET_ADMIN"] } };
+        const pod = {
+            containers: [web],
+            exceptions: [{ reason: "WireGuard", addCapabilities: ["NET_ADMIN"] }],
+        };
         expect(() => renderWorkload(workload(pod), "wireguard")).toThrow(
             'wireguard: its security exception needs Pod Security "privileged", but the namespace enforces "restricted"; run it in a namespace of its own',
         );

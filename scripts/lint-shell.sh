@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every shell script of the repository through shellcheck (Debian's package, installed if
+# missing): the peers' scripts, the VPN image's entrypoint, CI.
+#   npm run lint:shell
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v shellcheck >/dev/null; then
+    echo "lint-shell: installing shellcheck" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+shellcheck "${scripts[@]}"
+echo "shellcheck: ${#scripts[@]} scripts clean"
