@@ -160,6 +160,10 @@ export class TenantStack extends pulumi.ComponentResource {
                 publicOrigin: origins.identity,
                 database: this.postgres.connection("keycloak"),
                 clients: ["bridge", "grafana", "thingsboard"],
+                // The terminal proxy, in the VPN pod, fetches the realm's keys.
+                remoteClients: [
+                    { namespace: config.vpnNamespace, podLabels: { "app.kubernetes.io/name": "wireguard" } },
+                ],
                 // The federation's back channel (token, keys) to the platform realm's public endpoint.
                 egress: [{ peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: 443 }] }],
                 adminUrl: config.keycloak.adminUrl,
@@ -255,6 +259,15 @@ export class TenantStack extends pulumi.ComponentResource {
                 cidr: config.wireguard.cidr,
                 port: config.wireguard.port,
                 keySecret: this.wireguardKey.secretName,
+                terminal: {
+                    tenantId: config.tenantId,
+                    issuer: this.endpoints.identity,
+                    jwksUrl: inClusterJwksUrl(this.keycloak.internalUrl, config.tenantId),
+                    // ThingsBoard's terminal widget and the terminal's own page.
+                    allowedOrigins: [origins.things, origins.terminal],
+                    host: new URL(origins.terminal).host,
+                    bridgeToken: this.bridge.serviceTokens!.terminalProxy.value,
+                },
                 bridge: {
                     url: this.bridge.internalUrl,
                     serverName: new URL(this.bridge.publicUrl).host,

@@ -145,6 +145,14 @@ export class Bridge extends pulumi.ComponentResource {
                     hawkbitUrl: pulumi.interpolate`http://${hawkbit}:${hawkbitService.port}`,
                     wireguardPublicKey,
                     tokens: mapTokens(tokens, (t) => t.ref),
+                    // Only the bridge holds it: devices and the terminal proxy get each
+                    // device's derived credential from the bridge.
+                    terminalCredentialKey: createCredentialSecret(
+                        `${name}-terminal-credential-key`,
+                        objectMeta(ctx, identity, "bridge-terminal-credential-key"),
+                        { key: generatedPassword(`${name}-terminal-credential-key`, child, 43) },
+                        child,
+                    ).ref("key"),
                 },
             };
         } else {

@@ -118,6 +118,8 @@ export interface TenantEnvInputs {
     readonly wireguardPublicKey: pulumi.Input<string>;
     /** The generated service tokens, in the bridge's Secret. */
     readonly tokens: Readonly<Record<ServiceTokenName, SecretKeyRef>>;
+    /** The key devices' ttyd credentials derive from, in a Secret of the bridge's own. */
+    readonly terminalCredentialKey: SecretKeyRef;
 }
 
 export type RoleEnvInputs =
@@ -196,6 +198,7 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
                 t.tokens[n],
             ]),
         ),
+        TERMINAL_CREDENTIAL_KEY: t.terminalCredentialKey,
     };
 }
 

@@ -2,7 +2,7 @@ import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
 import { imageRef, images } from "../images";
 import { AppIdentity, objectMeta, StackContext } from "../k8s/context";
-import { Allow } from "../k8s/network-policy";
+import { Allow, Peer } from "../k8s/network-policy";
 import { createCredentialSecret, generatedPassword } from "../k8s/secret";
 import { createIngress } from "../k8s/service";
 import { Workload } from "../k8s/workload";
@@ -18,6 +18,8 @@ export interface KeycloakArgs {
     readonly database: PostgresConnection;
     /** In-cluster apps that call Keycloak directly (token validation, service accounts). */
     readonly clients: readonly string[];
+    /** Callers in other namespaces (the terminal proxy in the VPN namespace fetches the realm's keys). */
+    readonly remoteClients?: readonly Peer[];
     /** Extra egress, for example to the platform realm a tenant realm federates with. */
     readonly egress?: readonly Allow[];
     /**
@@ -141,6 +143,7 @@ export class Keycloak extends pulumi.ComponentResource {
                         peers: [
                             { namespace: ctx.ingress.controllerNamespace },
                             ...args.clients.map((app) => ({ app })),
+                            ...(args.remoteClients ?? []),
                         ],
                         ports: [{ port: keycloakHttpPort }],
                     },

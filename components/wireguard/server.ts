@@ -1,14 +1,25 @@
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { Ipv4Cidr, vpnServerAddress } from "../../runtime/shared/ipv4";
 import { bridgeApp, bridgePort } from "../bridge/env";
-import { AppIdentity, labelPrefix, objectMeta, StackContext } from "../k8s/context";
+import { keycloakApp, keycloakHttpPort } from "../keycloak/keycloak";
+import { AppIdentity, labelPrefix, objectMeta, selectorLabels, StackContext } from "../k8s/context";
 import { Allow } from "../k8s/network-policy";
 import { ContainerSpec } from "../k8s/pod";
 import { createConfigMap, createCredentialSecret } from "../k8s/secret";
 import { SecurityException } from "../k8s/security";
+import { createIngress, serviceSpec } from "../k8s/service";
 import { Workload } from "../k8s/workload";
 import { wireguardFirewall } from "./firewall";
+import {
+    terminalIngressAnnotations,
+    terminalProxyApp,
+    terminalProxyContainer,
+    terminalProxyPort,
+    terminalProxyRoutes,
+    TerminalProxySettings,
+} from "./terminal-proxy";
 
 export interface WireguardServerArgs {
     /** The tenant's VPN namespace (privileged: the server needs NET_ADMIN). */
@@ -21,13 +32,18 @@ export interface WireguardServerArgs {
     readonly port: number;
     /** The Secret, in the VPN namespace, with the server's `private-key`. */
     readonly keySecret: pulumi.Input<string>;
+    /** The terminal proxy beside the server. */
+    readonly terminal: TerminalProxySettings & {
+        /** Its service token at the bridge (a Pulumi secret). */
+        readonly bridgeToken: pulumi.Input<string>;
+    };
     /** The tenant bridge, whose peer list the peer-sync agent follows. */
     readonly bridge: {
         /** Its in-cluster URL (`https://bridge.<tenant ns>.svc.cluster.local:8443`). */
         readonly url: pulumi.Input<string>;
         /** The public host its certificate names, checked as the TLS server name. */
         readonly serverName: string;
-        /** The tenant namespace it runs in. */
+        /** The tenant namespace it runs in (with Keycloak, whose keys the terminal proxy fetches). */
         readonly namespace: string;
         /** The peer agent's service token at the bridge (a Pulumi secret). */
         readonly peerAgentToken: pulumi.Input<string>;
@@ -56,7 +72,7 @@ const paths = {
  * dropped but these. Measured: the server script needs exactly NET_ADMIN (interface, address,
  * packet filter) and MKNOD (/dev/net/tun for wireguard-go, which no pod is given); the agent
  * needs NET_ADMIN for kernel WireGuard's netlink and root for wireguard-go's root-only socket.
- * The terminal proxy, when it joins the pod, needs none of this.
+ * The terminal proxy beside them needs none of this.
  */
 export const wireguardExceptions: readonly SecurityException[] = [
     {
@@ -131,23 +147,27 @@ export function wireguardContainers(
     ];
 }
 
-/** Who reaches the pod (devices, anywhere, on the UDP port) and whom it reaches (the bridge). */
+/**
+ * Who reaches the pod (devices, anywhere, on the UDP port; the ingress controller, on the
+ * terminal proxy's port) and whom it reaches (the tenant's bridge and Keycloak).
+ */
 export function wireguardNetwork(
     port: number,
-    bridgeNamespace: string,
+    tenantNamespace: string,
+    ingressNamespace: string,
 ): { ingress: Allow[]; egress: Allow[] } {
+    const inTenant = (app: string) => ({
+        namespace: tenantNamespace,
+        podLabels: { "app.kubernetes.io/name": app },
+    });
     return {
-        ingress: [{ peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port, protocol: "UDP" }] }],
+        ingress: [
+            { peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port, protocol: "UDP" }] },
+            { peers: [{ namespace: ingressNamespace }], ports: [{ port: terminalProxyPort }] },
+        ],
         egress: [
-            {
-                peers: [
-                    {
-                        namespace: bridgeNamespace,
-                        podLabels: { "app.kubernetes.io/name": bridgeApp },
-                    },
-                ],
-                ports: [{ port: bridgePort }],
-            },
+            { peers: [inTenant(bridgeApp)], ports: [{ port: bridgePort }] },
+            { peers: [inTenant(keycloakApp)], ports: [{ port: keycloakHttpPort }] },
         ],
     };
 }
@@ -156,7 +176,8 @@ export function wireguardNetwork(
  * The tenant's WireGuard server: one replica (a device's session lives in one process, so a
  * second replica would split the fleet), replaced by Recreate, behind a UDP LoadBalancer that
  * keeps client addresses; its packet filter from components/wireguard/firewall.ts; the
- * peer-sync agent beside it, applying the bridge's peer list live.
+ * peer-sync agent beside it, applying the bridge's peer list live, and the terminal proxy,
+ * behind the ingress at the tenant's terminal host.
  */
 export class WireguardServer extends pulumi.ComponentResource {
     /** The LoadBalancer Service devices dial. */
@@ -176,10 +197,13 @@ export class WireguardServer extends pulumi.ComponentResource {
         const token = createCredentialSecret(
             `${name}-bridge-token`,
             objectMeta(ctx, identity, "wireguard-bridge-token"),
-            { "peer-agent-token": args.bridge.peerAgentToken },
+            {
+                "peer-agent-token": args.bridge.peerAgentToken,
+                "terminal-proxy-token": args.terminal.bridgeToken,
+            },
             child,
         );
-        const network = wireguardNetwork(args.port, args.bridge.namespace);
+        const network = wireguardNetwork(args.port, args.bridge.namespace, ctx.ingress.controllerNamespace);
         const workload = new Workload(
             `${name}-server`,
             {
@@ -192,15 +216,25 @@ export class WireguardServer extends pulumi.ComponentResource {
                     [`${labelPrefix}/firewall-sha256`]: createHash("sha256").update(rules).digest("hex"),
                 },
                 pod: {
+                    // The runtime image's user, for the terminal proxy; the others run as root.
+                    runAsUser: 10001,
                     exceptions: wireguardExceptions,
-                    containers: wireguardContainers({
-                        image: args.image,
-                        cidr: args.cidr,
-                        port: args.port,
-                        bridgeUrl: args.bridge.url,
-                        bridgeServerName: args.bridge.serverName,
-                        tokenSecret: token.secret.metadata.name,
-                    }),
+                    containers: [
+                        ...wireguardContainers({
+                            image: args.image,
+                            cidr: args.cidr,
+                            port: args.port,
+                            bridgeUrl: args.bridge.url,
+                            bridgeServerName: args.bridge.serverName,
+                            tokenSecret: token.secret.metadata.name,
+                        }),
+                        terminalProxyContainer(
+                            args.terminal,
+                            args.image,
+                            { url: args.bridge.url, serverName: args.bridge.serverName },
+                            token.secret.metadata.name,
+                        ),
+                    ],
                     volumes: [
                         { name: "key", secret: args.keySecret, mode: 0o400 },
                         { name: "firewall", configMap: firewall.metadata.name },
@@ -216,6 +250,25 @@ export class WireguardServer extends pulumi.ComponentResource {
             child,
         );
         this.serviceName = workload.serviceName!;
+        // The terminal proxy's own Service (the workload's is the UDP LoadBalancer) and Ingress.
+        const terminalIdentity = { ...identity, component: "terminal" };
+        new k8s.core.v1.Service(
+            `${name}-terminal-service`,
+            {
+                metadata: objectMeta(ctx, terminalIdentity, terminalProxyApp),
+                spec: serviceSpec(selectorLabels(ctx, identity), [
+                    { name: "terminal", port: terminalProxyPort },
+                ]),
+            },
+            child,
+        );
+        createIngress(
+            `${name}-terminal-ingress`,
+            ctx,
+            objectMeta(ctx, terminalIdentity, terminalProxyApp, terminalIngressAnnotations),
+            terminalProxyRoutes(args.terminal.host),
+            { ...child, dependsOn: [workload] },
+        );
         this.registerOutputs({ serviceName: this.serviceName });
     }
 }

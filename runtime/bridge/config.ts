@@ -95,6 +95,8 @@ export interface TenantBridgeConfig {
     /** hawkBit's management API; OTA targets are made there. */
     readonly hawkbit: HawkbitManagement;
     readonly serviceTokens: ServiceTokens;
+    /** The key devices' ttyd credentials derive from (runtime/bridge/terminal-credential.ts). */
+    readonly terminalCredentialKey: string;
 }
 
 /** The platform realm's admin API, as the bridge's service account uses it. */
@@ -230,6 +232,7 @@ function readTenant(r: EnvReader): TenantBridgeConfig {
             peerAgent: serviceToken(r, "PEER_AGENT_TOKEN"),
             thingsboard: serviceToken(r, "THINGSBOARD_WEBHOOK_TOKEN"),
         },
+        terminalCredentialKey: serviceToken(r, "TERMINAL_CREDENTIAL_KEY"),
     };
 }
 
@@ -264,7 +267,7 @@ function readProvider(r: EnvReader): ProviderBridgeConfig {
 
 /** A service credential: long enough that guessing is hopeless. */
 function serviceToken(r: EnvReader, name: string): string {
-    const token = r.required(name, "a service credential");
+    const token = r.required(name, "a generated credential");
     r.check(name, token, (v) => (v.length >= 32 ? undefined : "must be at least 32 characters"));
     return token;
 }

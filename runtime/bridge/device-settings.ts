@@ -1,5 +1,6 @@
 import { DeviceServices, WireguardConfig } from "./config";
 import { Enrolled } from "./enrollment";
+import { TerminalCredential } from "./terminal-credential";
 
 /** The enrollment answer: everything a device needs to join its tenant. */
 export interface EnrollmentAnswer {
@@ -31,7 +32,12 @@ export interface EnrollmentAnswer {
         readonly bucket: string;
         readonly token: string;
     };
+    /** ttyd's credential (`-c username:password`); only the terminal proxy presents it. */
+    readonly terminal: { readonly port: number; readonly username: string; readonly password: string };
 }
+
+/** ttyd's port on devices, where the terminal proxy connects over the VPN. */
+export const ttydPort = 7681;
 
 /** Builds the enrollment answer from what enrollment produced and the tenant's settings. */
 export function enrollmentAnswer(
@@ -39,6 +45,7 @@ export function enrollmentAnswer(
     rootPem: string,
     wireguard: WireguardConfig & { readonly serverAddress: string },
     services: DeviceServices,
+    terminal: TerminalCredential,
 ): EnrollmentAnswer {
     return {
         device_id: enrolled.deviceId,
@@ -67,5 +74,6 @@ export function enrollmentAnswer(
             bucket: services.influxBucket,
             token: services.influxToken,
         },
+        terminal: { port: ttydPort, ...terminal },
     };
 }

@@ -1,5 +1,5 @@
-import { request } from "node:https";
 import { PeerFeedPage } from "../bridge/peer-feed";
+import { bridgeGet } from "../shared/bridge-client";
 import { planResync, PeerOperation, WireguardInterface } from "./wireguard";
 
 /** Where the agent follows the peer list. */
@@ -101,41 +101,16 @@ export class PeerAgent {
         }
     }
 
-    private fetch(path: string, signal?: AbortSignal): Promise<PeerFeedPage> {
+    private async fetch(path: string, signal?: AbortSignal): Promise<PeerFeedPage> {
         const { bridgeUrl, token, caPem, waitSeconds, serverName } = this.options;
-        return new Promise((resolve, reject) => {
-            const req = request(
-                new URL(path, bridgeUrl),
-                {
-                    headers: { authorization: `Bearer ${token}` },
-                    ca: caPem,
-                    ...(serverName ? { servername: serverName } : {}),
-                    timeout: (waitSeconds + 15) * 1000,
-                    signal,
-                },
-                (res) => {
-                    let text = "";
-                    res.on("data", (d: Buffer) => (text += d.toString()));
-                    res.on("end", () => {
-                        if (res.statusCode !== 200) {
-                            reject(
-                                new Error(
-                                    `the bridge answered ${res.statusCode} to GET ${path.split("?")[0]}`,
-                                ),
-                            );
-                            return;
-                        }
-                        try {
-                            resolve(JSON.parse(text) as PeerFeedPage);
-                        } catch {
-                            reject(new Error("the bridge's peer list is not JSON"));
-                        }
-                    });
-                },
-            );
-            req.on("timeout", () => req.destroy(new Error("the bridge did not answer in time")));
-            req.on("error", reject);
-            req.end();
+        const answer = await bridgeGet<PeerFeedPage>({ url: bridgeUrl, token, caPem, serverName }, path, {
+            timeoutMs: (waitSeconds + 15) * 1000,
+            signal,
         });
+        if (answer.status !== 200) {
+            throw new Error(`the bridge answered ${answer.status} to GET ${path.split("?")[0]}`);
+        }
+        if (answer.body === undefined) throw new Error("the bridge's peer list is not JSON");
+        return answer.body;
     }
 }

@@ -116,6 +116,7 @@ describe("tenant bridge", () => {
             TERMINAL_PROXY_TOKEN: tokens("terminal-proxy-token"),
             PEER_AGENT_TOKEN: tokens("peer-agent-token"),
             THINGSBOARD_WEBHOOK_TOKEN: tokens("thingsboard-webhook-token"),
+            TERMINAL_CREDENTIAL_KEY: secretRef("bridge-terminal-credential-key", "key"),
         });
     });
 
@@ -348,17 +349,14 @@ describe("runtime images", () => {
         }
         expect(container(stack).image).toBe("<<known after deploy>>");
         const vpnPod = kubeObject(stack, "Deployment", "wireguard").spec.template.spec;
-        expect(vpnPod.containers.map((c: any) => c.image)).toEqual([
-            "<<known after deploy>>",
-            "<<known after deploy>>",
-        ]);
+        expect(vpnPod.containers.map((c: any) => c.image)).toEqual(Array(3).fill("<<known after deploy>>"));
         const explicit = `registry.example.com/cdm/vpn@sha256:${"b".repeat(64)}`;
         const given = await evaluateTenant({ "cdm:vpnImage": explicit });
         expect(
             kubeObject(given, "Deployment", "wireguard").spec.template.spec.containers.map(
                 (c: any) => c.image,
             ),
-        ).toEqual([explicit, explicit]);
+        ).toEqual([explicit, explicit, explicit]);
     });
 
     it("verifies an external server with its CA, mounted from the connection Secret", async () => {

@@ -215,12 +215,15 @@ describe("tenant isolation", () => {
                         }
                         const namespace = namespaceOf(peer);
                         if (namespace === `cdm-tenant-${tenant}-vpn`) {
-                            // The VPN pod (peer agent, terminal proxy) calls the bridge.
-                            expect([app, peer.podSelector, rule.ports]).toEqual([
-                                "bridge",
-                                { matchLabels: { "app.kubernetes.io/name": "wireguard" } },
-                                [{ port: 8443, protocol: "TCP" }],
-                            ]);
+                            // The VPN pod (peer agent, terminal proxy) calls the bridge and Keycloak.
+                            expect(peer.podSelector).toEqual({
+                                matchLabels: { "app.kubernetes.io/name": "wireguard" },
+                            });
+                            expect([app, rule.ports]).toEqual(
+                                app === "bridge"
+                                    ? ["bridge", [{ port: 8443, protocol: "TCP" }]]
+                                    : ["keycloak", [{ port: 8080, protocol: "TCP" }]],
+                            );
                         } else if (peer.namespaceSelector) {
                             expect(["ingress-nginx", "kube-system"]).toContain(namespace);
                         }
@@ -245,12 +248,19 @@ describe("tenant isolation", () => {
                         }
                         const namespace = namespaceOf(peer);
                         if (namespace === `cdm-tenant-${tenant}`) {
-                            // From the VPN namespace to the tenant's bridge only.
-                            expect([app, peer.podSelector, rule.ports]).toEqual([
-                                "wireguard",
-                                { matchLabels: { "app.kubernetes.io/name": "bridge" } },
-                                [{ port: 8443, protocol: "TCP" }],
-                            ]);
+                            // From the VPN namespace to the tenant's bridge and Keycloak only.
+                            expect(app).toBe("wireguard");
+                            expect([peer.podSelector.matchLabels, rule.ports]).toEqual(
+                                peer.podSelector.matchLabels["app.kubernetes.io/name"] === "bridge"
+                                    ? [
+                                          { "app.kubernetes.io/name": "bridge" },
+                                          [{ port: 8443, protocol: "TCP" }],
+                                      ]
+                                    : [
+                                          { "app.kubernetes.io/name": "keycloak" },
+                                          [{ port: 8080, protocol: "TCP" }],
+                                      ],
+                            );
                         } else if (peer.namespaceSelector) {
                             expect(namespace).toBe("kube-system");
                         }
@@ -276,6 +286,7 @@ describe("tenant isolation", () => {
                 ...["terminal-proxy", "peer-agent", "thingsboard-webhook"].map(
                     (n) => `tenant-acme-bridge-${n}-token`,
                 ),
+                "tenant-acme-bridge-terminal-credential-key",
             ].sort(),
         );
         expect(passwords(stacks.globex).sort()).toEqual(

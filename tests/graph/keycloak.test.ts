@@ -88,9 +88,10 @@ describe("Keycloak workload", () => {
                     p.namespaceSelector?.matchLabels["kubernetes.io/metadata.name"] ??
                     p.podSelector.matchLabels["app.kubernetes.io/name"],
             ),
-            // Only apps that call Keycloak in the cluster: hawkBit does not (its OAuth mode is off,
-            // docs/ota.md), and the terminal proxy will run in the VPN namespace (its own issue).
-        ).toEqual(["ingress-nginx", "bridge", "grafana", "thingsboard"]);
+            // Only apps that call Keycloak in the cluster (hawkBit does not: its OAuth mode is off,
+            // docs/ota.md), and the VPN pod, where the terminal proxy fetches the realm's keys.
+        ).toEqual(["ingress-nginx", "bridge", "grafana", "thingsboard", "cdm-tenant-acme-vpn"]);
+        expect(from[4].podSelector).toEqual({ matchLabels: { "app.kubernetes.io/name": "wireguard" } });
     });
 
     it("manages realms through a provider authenticated by the bootstrap admin client, whose secret stays secret", () => {

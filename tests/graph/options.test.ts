@@ -88,6 +88,7 @@ describe("stack options", () => {
             "tenant-acme-bridge-terminal-proxy-token",
             "tenant-acme-bridge-peer-agent-token",
             "tenant-acme-bridge-thingsboard-webhook-token",
+            "tenant-acme-bridge-terminal-credential-key",
         ]);
 
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");

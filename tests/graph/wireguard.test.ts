@@ -171,7 +171,7 @@ describe("WireGuard server", () => {
         ]);
     });
 
-    it("takes devices on a UDP LoadBalancer that keeps their addresses, and reaches only the bridge", () => {
+    it("takes devices on a UDP LoadBalancer that keeps their addresses; reaches only the bridge and Keycloak", () => {
         expect(vpnObject(acme, "Service", "wireguard").spec).toMatchObject({
             type: "LoadBalancer",
             externalTrafficPolicy: "Local",
@@ -180,18 +180,92 @@ describe("WireGuard server", () => {
         const policy = vpnObject(acme, "NetworkPolicy", "wireguard").spec;
         expect(policy.ingress).toEqual([
             { from: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 51820, protocol: "UDP" }] },
-        ]);
-        expect(policy.egress).toEqual([
             {
-                to: [
+                from: [
                     {
                         namespaceSelector: {
-                            matchLabels: { "kubernetes.io/metadata.name": "cdm-tenant-acme" },
+                            matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" },
                         },
-                        podSelector: { matchLabels: { "app.kubernetes.io/name": "bridge" } },
                     },
                 ],
-                ports: [{ port: 8443, protocol: "TCP" }],
+                ports: [{ port: 8080, protocol: "TCP" }],
+            },
+        ]);
+        const inTenant = (app: string) => ({
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "cdm-tenant-acme" } },
+            podSelector: { matchLabels: { "app.kubernetes.io/name": app } },
+        });
+        expect(policy.egress).toEqual([
+            { to: [inTenant("bridge")], ports: [{ port: 8443, protocol: "TCP" }] },
+            { to: [inTenant("keycloak")], ports: [{ port: 8080, protocol: "TCP" }] },
+        ]);
+    });
+
+    it("runs the terminal proxy beside it, unprivileged, behind the ingress at the terminal host", () => {
+        const proxy = named(acme, "terminal-proxy");
+        expect(proxy.command).toEqual(["node", "dist/runtime/terminal-proxy/main.js"]);
+        expect(proxy.env).toEqual([
+            { name: "TERMINAL_PORT", value: "8080" },
+            { name: "TERMINAL_MANAGEMENT_PORT", value: "9466" },
+            { name: "TERMINAL_TENANT_ID", value: "acme" },
+            { name: "OIDC_ISSUER", value: "https://auth.acme.cdm.example.com/auth/realms/acme" },
+            {
+                name: "OIDC_JWKS_URL",
+                value: "http://keycloak.cdm-tenant-acme.svc.cluster.local:8080/auth/realms/acme/protocol/openid-connect/certs",
+            },
+            { name: "BRIDGE_URL", value: "https://bridge.cdm-tenant-acme.svc.cluster.local:8443" },
+            { name: "BRIDGE_TLS_SERVER_NAME", value: "api.acme.cdm.example.com" },
+            {
+                name: "TERMINAL_PROXY_TOKEN",
+                valueFrom: { secretKeyRef: { name: "wireguard-bridge-token", key: "terminal-proxy-token" } },
+            },
+            {
+                name: "TERMINAL_ALLOWED_ORIGINS",
+                value: "https://things.acme.cdm.example.com,https://terminal.acme.cdm.example.com",
+            },
+        ]);
+        expect(proxy.securityContext).toEqual({
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ["ALL"] },
+            seccompProfile: { type: "RuntimeDefault" },
+        });
+        expect(pod(acme).securityContext.runAsUser).toBe(10001);
+        expect(proxy.readinessProbe.httpGet).toEqual({ path: "/readyz", port: 9466, scheme: "HTTP" });
+        expect(
+            find(acme, "kubernetes:core/v1:Secret", "tenant-acme-wireguard-bridge-token").rawInputs,
+        ).toMatchObject({
+            stringData: {
+                secret: {
+                    "peer-agent-token": "<<generated at deploy>>",
+                    "terminal-proxy-token": "<<generated at deploy>>",
+                },
+            },
+        });
+        expect(vpnObject(acme, "Service", "terminal-proxy").spec).toEqual({
+            type: "ClusterIP",
+            selector: {
+                "app.kubernetes.io/name": "wireguard",
+                "app.kubernetes.io/instance": "cdm-tenant-acme-wireguard",
+            },
+            ports: [{ name: "terminal", port: 8080, targetPort: 8080, protocol: "TCP" }],
+        });
+        const ingress = vpnObject(acme, "Ingress", "terminal-proxy");
+        expect(ingress.metadata.annotations).toMatchObject({
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+            "cert-manager.io/cluster-issuer": "letsencrypt",
+        });
+        expect(ingress.spec.rules).toEqual([
+            {
+                host: "terminal.acme.cdm.example.com",
+                http: {
+                    paths: ["/terminal", "/sessions"].map((path) => ({
+                        path,
+                        pathType: "Prefix",
+                        backend: { service: { name: "terminal-proxy", port: { number: 8080 } } },
+                    })),
+                },
             },
         ]);
     });

@@ -172,6 +172,7 @@ export function testTenantConfig(subCaPem: string, cidr = "10.8.0.0/16"): Tenant
         },
         hawkbit: { url: "http://127.0.0.1:1", username: "bridge", password: "unused", tenant: "DEFAULT" },
         serviceTokens: { terminalProxy: token(), peerAgent: token(), thingsboard: token() },
+        terminalCredentialKey: token(),
     };
 }
 

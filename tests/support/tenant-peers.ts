@@ -157,5 +157,6 @@ export async function tenantBridgeEnv(
         TERMINAL_PROXY_TOKEN: "t".repeat(40),
         PEER_AGENT_TOKEN: "p".repeat(40),
         THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(40),
+        TERMINAL_CREDENTIAL_KEY: "k".repeat(40),
     };
 }

@@ -1,6 +1,7 @@
 import { TLSSocket } from "node:tls";
 import { FastifyInstance } from "fastify";
 import { actorOf, requireUser } from "../auth";
+import { terminalCredential } from "../terminal-credential";
 import { enrollmentAnswer } from "../device-settings";
 import { deviceEvents, deviceView, findDevice, listDevices } from "../devices";
 import { enroll } from "../enrollment";
@@ -67,6 +68,7 @@ export function deviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                     r.rootPem,
                     { ...r.tenant.wireguard, serverAddress: r.deps.addresses.serverAddress },
                     r.tenant.services,
+                    terminalCredential(r.tenant.terminalCredentialKey, r.tenant.tenantId, enrolled.deviceId),
                 );
                 return reply.code(201).send(answer);
             } catch (error) {

@@ -1,5 +1,7 @@
 import { FastifyInstance } from "fastify";
+import { ttydPort } from "../device-settings";
 import { findDevice } from "../devices";
+import { terminalCredential } from "../terminal-credential";
 import { ApiError } from "../errors";
 import { deviceConnected } from "../lifecycle";
 import { errorResponses, schemas, TenantRoutes } from "./context";
@@ -13,7 +15,7 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
         "/devices/:id/wireguard",
         {
             schema: {
-                summary: "A device's VPN address, for the terminal proxy",
+                summary: "A device's VPN address and ttyd credential, for the terminal proxy",
                 tags: ["services"],
                 params: { type: "object", required: ["id"], properties: { id: schemas.deviceId } },
                 response: {
@@ -23,6 +25,14 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                             device_id: { type: "string" },
                             address: { type: "string" },
                             public_key: { type: "string" },
+                            terminal: {
+                                type: "object",
+                                properties: {
+                                    port: { type: "integer" },
+                                    username: { type: "string" },
+                                    password: { type: "string" },
+                                },
+                            },
                         },
                     },
                     ...errorResponses(401, 404),
@@ -38,6 +48,10 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                 device_id: device.id,
                 address: device.wireguardAddress,
                 public_key: device.wireguardPublicKey,
+                terminal: {
+                    port: ttydPort,
+                    ...terminalCredential(r.tenant.terminalCredentialKey, r.tenant.tenantId, device.id),
+                },
             };
         },
     );
