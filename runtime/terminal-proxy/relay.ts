@@ -66,6 +66,7 @@ export class Relay {
     private readonly timers: NodeJS.Timeout[] = [];
     private readonly alive = new Map<WebSocket, boolean>();
     private finished = false;
+    private programFailed = false;
 
     constructor(private readonly options: RelayOptions) {
         const { client, upstream, limits } = options;
@@ -74,7 +75,13 @@ export class Relay {
         client.on("close", () => this.sideClosed("client"));
         upstream.on("close", (code, reason) => this.sideClosed("device", code, reason.toString()));
         client.on("error", () => this.sideClosed("client"));
-        upstream.on("error", () => this.sideClosed("device", 1006, ""));
+        upstream.on("error", (error: Error & { code?: string }) => {
+            // ttyd 1.7.7 ends a session whose program exited non-zero with a close frame carrying
+            // status 1006, which WebSocket forbids on the wire: that is the program's end, not
+            // a lost device.
+            if (error.code === "WS_ERR_INVALID_CLOSE_CODE") this.programFailed = true;
+            this.sideClosed("device", 1006, "");
+        });
         for (const side of [client, upstream]) {
             this.alive.set(side, true);
             side.on("pong", () => this.alive.set(side, true));
@@ -204,9 +211,11 @@ export class Relay {
             const why =
                 code === 1000
                     ? { code: 1000, reason: "terminal ended" }
-                    : code === 1008
-                      ? { code: 1011, reason: "device refused the proxy's credential" }
-                      : closeReasons.deviceLost;
+                    : this.programFailed
+                      ? { code: 1000, reason: "terminal ended with an error" }
+                      : code === 1008
+                        ? { code: 1011, reason: "device refused the proxy's credential" }
+                        : closeReasons.deviceLost;
             this.ending ??= { closedBy: "device", why };
             this.closeSide(client, why.code, why.reason);
         }

@@ -100,7 +100,8 @@ export function connectDevice(device: DeviceTerminal, maxPayload: number): Promi
                     "device_unreachable",
                     timeout
                         ? "the device's terminal did not answer in time"
-                        : "the device's terminal is unreachable",
+                        : // ttyd drops a connection it refuses without answering: the two look alike.
+                          "the device's terminal is unreachable or refused the proxy",
                 ),
             );
         });

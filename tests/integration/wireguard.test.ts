@@ -21,12 +21,18 @@ import { WireguardInterface } from "../../runtime/peer-agent/wireguard";
 import { serveJwks, testRealm, TestRealm } from "../support/bridge";
 import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
 import { RunningHawkbit, startHawkbit } from "../support/hawkbit";
-import { installWireguard, link, Namespace, wireguardKeys } from "../support/netns";
+import { installWireguard, Namespace, wireguardKeys } from "../support/netns";
 import { stopPeer } from "../support/peers";
 import { projectRoot } from "../../tools/stack-config";
 import { csr, ecKey } from "../support/pki";
 import { startTenantPeers, TenantPeers, tenantBridgeEnv } from "../support/tenant-peers";
-import { agentWg, containerPrivileges, ServerContainer, startServerContainer } from "../support/vpn-pod";
+import {
+    agentWg,
+    containerPrivileges,
+    joinDevice,
+    ServerContainer,
+    startServerContainer,
+} from "../support/vpn-pod";
 import { Server } from "node:http";
 import { Pool } from "pg";
 
@@ -113,26 +119,8 @@ async function enroll(id: string, publicKey: string) {
 function deviceNamespace(n: number, keyFile: string, answer: any, allowedIps?: string): Namespace {
     const ns = new Namespace(`cdm-dev${n}-${tag}`);
     devices.push(ns);
-    link(srv, `192.168.${70 + n}.1/24`, ns, `192.168.${70 + n}.2/24`, `v${n}${tag}`);
-    const iface = `wgd${n}${tag}`;
-    ns.wireguard(iface, keyFile, answer.wireguard.address);
-    const allowed = allowedIps ?? answer.wireguard.allowed_ips.join(",");
-    ns.exec(
-        "wg",
-        "set",
-        iface,
-        "peer",
-        answer.wireguard.server_public_key,
-        "endpoint",
-        `192.168.${70 + n}.1:51820`,
-        "allowed-ips",
-        allowed,
-        "persistent-keepalive",
-        "1",
-    );
-    for (const route of allowed.split(",")) ns.exec("ip", "route", "replace", route, "dev", iface);
+    const address = joinDevice(srv, ns, n, tag, keyFile, answer.wireguard, allowedIps);
     // ttyd's port and another port, served on the device's VPN address.
-    const address = answer.wireguard.address.replace("/32", "");
     for (const port of [7681, 8080]) {
         listeners.push(
             spawn(

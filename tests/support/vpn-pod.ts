@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { exceptionFor } from "../../components/k8s/security";
 import { wireguardContainers, wireguardExceptions } from "../../components/wireguard/server";
 import { projectRoot } from "../../tools/stack-config";
-import { Namespace } from "./netns";
+import { link, Namespace } from "./netns";
 
 /** `setpriv` arguments giving root only the capabilities container `name` is granted. */
 export function containerPrivileges(name: string): string[] {
@@ -102,4 +102,47 @@ export async function startServerContainer(
             return exited;
         },
     };
+}
+
+/** What a device's tunnel is configured from: its enrollment answer's `wireguard` part. */
+export interface DeviceVpnSettings {
+    readonly address: string;
+    readonly server_public_key: string;
+    readonly allowed_ips: readonly string[];
+}
+
+/**
+ * Joins device namespace `device` to the server namespace `server` by a veth pair on
+ * 192.168.<70+n>.0/24 and brings up its WireGuard tunnel from its enrollment answer (the
+ * server's endpoint on that link), routing `allowedIps` (the answer's, unless overridden)
+ * through it. Answers the device's VPN address, without its prefix.
+ */
+export function joinDevice(
+    server: Namespace,
+    device: Namespace,
+    n: number,
+    tag: string,
+    keyFile: string,
+    vpn: DeviceVpnSettings,
+    allowedIps?: string,
+): string {
+    link(server, `192.168.${70 + n}.1/24`, device, `192.168.${70 + n}.2/24`, `v${n}${tag}`);
+    const iface = `wgd${n}${tag}`;
+    device.wireguard(iface, keyFile, vpn.address);
+    const allowed = allowedIps ?? vpn.allowed_ips.join(",");
+    device.exec(
+        "wg",
+        "set",
+        iface,
+        "peer",
+        vpn.server_public_key,
+        "endpoint",
+        `192.168.${70 + n}.1:51820`,
+        "allowed-ips",
+        allowed,
+        "persistent-keepalive",
+        "1",
+    );
+    for (const route of allowed.split(",")) device.exec("ip", "route", "replace", route, "dev", iface);
+    return vpn.address.replace("/32", "");
 }

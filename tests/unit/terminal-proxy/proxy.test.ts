@@ -255,7 +255,10 @@ describe("refusals, before anything reaches the device", () => {
         const answer = await open(`${url}/terminal?deviceId=dev-down&token=${await realm.token()}`);
         expect(answer).toEqual({
             status: 502,
-            body: { error: "device_unreachable", message: "the device's terminal is unreachable" },
+            body: {
+                error: "device_unreachable",
+                message: "the device's terminal is unreachable or refused the proxy",
+            },
         });
         // The slot was released: the user can open their five sessions.
         const sessions = await Promise.all(
