@@ -55,6 +55,8 @@ export const wireguardApp = "wireguard";
 export const wireguardInterface = "wg0";
 /** ttyd's port on devices: the only port the pod may open towards them. */
 export const deviceTerminalPort = 7681;
+/** How long the terminal proxy lets live sessions go on after SIGTERM (its default). */
+export const terminalDrainSeconds = 30;
 /** The peer agent's `/healthz`. */
 export const peerAgentHealthPort = 9465;
 
@@ -107,6 +109,8 @@ export function wireguardContainers(
                 WG_INTERFACE: wireguardInterface,
                 WG_ADDRESS: `${vpnServerAddress(args.cidr)}/${args.cidr.prefixLength}`,
                 WG_LISTEN_PORT: String(args.port),
+                // The tunnel stays up while the terminal proxy drains its sessions.
+                WG_STOP_DELAY_SECONDS: String(terminalDrainSeconds + 3),
                 WG_PRIVATE_KEY_FILE: `${paths.key}/private-key`,
                 WG_FIREWALL_FILE: `${paths.firewall}/rules`,
             },
@@ -240,7 +244,8 @@ export class WireguardServer extends pulumi.ComponentResource {
                         { name: "firewall", configMap: firewall.metadata.name },
                         { name: "sockets", shared: { sizeLimit: "1Mi", memory: true } },
                     ],
-                    terminationGracePeriodSeconds: 10,
+                    // The proxy's drain, its last sessions' close, then the interface.
+                    terminationGracePeriodSeconds: terminalDrainSeconds + 15,
                 },
                 servicePorts: [{ name: "wireguard", port: args.port, protocol: "UDP" }],
                 serviceType: "LoadBalancer",

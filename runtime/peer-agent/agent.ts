@@ -43,6 +43,8 @@ export class PeerAgent {
     revision?: number;
     /** When the interface last matched the bridge (for liveness). */
     lastSyncAt?: Date;
+    /** The peers the interface should have, as last applied. */
+    private readonly expected = new Set<string>();
 
     constructor(private readonly options: PeerAgentOptions) {}
 
@@ -52,6 +54,8 @@ export class PeerAgent {
         if (page.kind !== "full") throw new Error("the bridge did not answer a full peer list");
         const operations = planResync(await this.options.wireguard.peers(), page.peers);
         await this.options.wireguard.apply(operations);
+        this.expected.clear();
+        for (const peer of page.peers) this.expected.add(peer.publicKey);
         this.revision = page.revision;
         this.lastSyncAt = new Date();
         this.options.log.info(
@@ -61,9 +65,16 @@ export class PeerAgent {
         return operations.length;
     }
 
-    /** One round: a resync when needed, else one long poll and its changes. */
+    /**
+     * One round: a resync when needed (first, after an error, or when the interface no longer
+     * has the peers it was given: the server's container restarted and its interface is new),
+     * else one long poll and its changes.
+     */
     async step(signal?: AbortSignal): Promise<void> {
-        if (this.revision === undefined) {
+        if (
+            this.revision === undefined ||
+            (await this.options.wireguard.peers()).size !== this.expected.size
+        ) {
             await this.resync(signal);
             return;
         }
@@ -78,6 +89,10 @@ export class PeerAgent {
         }
         if (page.changes.length > 0) {
             await this.options.wireguard.apply(changeOperations(page));
+            for (const c of page.changes) {
+                if (c.op === "add") this.expected.add(c.publicKey);
+                else this.expected.delete(c.publicKey);
+            }
             this.options.log.info({ revision: page.revision, changes: page.changes.length }, "peers updated");
         }
         this.revision = page.revision;

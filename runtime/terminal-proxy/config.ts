@@ -40,8 +40,6 @@ export interface TerminalProxyConfig {
         /** Seconds a device's address and credential are reused before asking the bridge again. */
         readonly cacheSeconds: number;
     };
-    /** ttyd's port on devices. */
-    readonly ttydPort: number;
     /** Origins browsers may open sessions from; none means any (non-browser clients send none). */
     readonly allowedOrigins: readonly string[];
     readonly limits: SessionLimits;
@@ -86,7 +84,6 @@ export function readTerminalProxyConfig(
             serverName: r.optional("BRIDGE_TLS_SERVER_NAME"),
             cacheSeconds: r.integer("TERMINAL_DEVICE_CACHE_SECONDS", 10, 0, 300),
         },
-        ttydPort: r.integer("TERMINAL_TTYD_PORT", 7681, 1, 65535),
         allowedOrigins: origins,
         limits: {
             idleSeconds: r.integer("TERMINAL_IDLE_SECONDS", 900, 10, 86_400),

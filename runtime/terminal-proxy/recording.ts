@@ -15,15 +15,27 @@ export interface RecordingHeader {
     readonly rows: number;
 }
 
+/** Unwritten recording data above which a recording stops rather than grow without bound. */
+const maxBuffered = 8 * 1024 * 1024;
+
 export class SessionRecorder {
     private readonly out: WriteStream;
     private readonly startedAt = process.hrtime.bigint();
     /** Where the recording is written. */
     readonly path: string;
+    /** Why the recording stopped before the session did (a full or missing disk, a slow one). */
+    failure?: string;
 
-    constructor(dir: string, header: RecordingHeader) {
+    constructor(
+        dir: string,
+        header: RecordingHeader,
+        private readonly onFailure: (reason: string) => void = () => undefined,
+    ) {
         this.path = join(dir, `${header.sessionId}.cast`);
         this.out = createWriteStream(this.path, { flags: "wx", mode: 0o600 });
+        this.out.on("error", (error: NodeJS.ErrnoException) =>
+            this.fail(`cannot write: ${error.code ?? error.message}`),
+        );
         this.line({
             version: 2,
             width: header.columns,
@@ -46,6 +58,15 @@ export class SessionRecorder {
     }
 
     private line(value: unknown): void {
+        if (this.failure) return;
         this.out.write(`${JSON.stringify(value)}\n`);
+        if (this.out.writableLength > maxBuffered)
+            this.fail("the disk does not keep up; recording truncated");
+    }
+
+    private fail(reason: string): void {
+        if (this.failure) return;
+        this.failure = reason;
+        this.onFailure(reason);
     }
 }

@@ -225,7 +225,8 @@ export class Relay {
     private closeSide(side: WebSocket, code: number, reason: string): void {
         if (side.readyState === WebSocket.CLOSED) return;
         if (side.readyState === WebSocket.OPEN) side.close(code, reason);
-        setTimeout(() => side.terminate(), closeTimeoutMs).unref();
+        const drop = setTimeout(() => side.terminate(), closeTimeoutMs);
+        side.once("close", () => clearTimeout(drop));
     }
 
     private finish(): void {

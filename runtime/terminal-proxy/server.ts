@@ -51,6 +51,43 @@ export function clientAddress(request: IncomingMessage): string {
     return first || request.socket.remoteAddress || "unknown";
 }
 
+/** The request's path and query; a target that is not a path is refused, never thrown at the server. */
+function parseRequestUrl(target: string | undefined): URL {
+    try {
+        const url = new URL(target ?? "/", "http://proxy");
+        if (!(target ?? "/").startsWith("/") || url.host !== "proxy") throw new Error("not a path");
+        return url;
+    } catch {
+        throw new Refusal(400, "bad_request", "the request target is not a path");
+    }
+}
+
+/**
+ * What ws would refuse in `handleUpgrade` (RFC 6455 §4.2.1), checked before a session slot or a
+ * device connection is taken: an upgrade to websocket, version 13 (or 8), a well-formed key,
+ * and the `tty` subprotocol offered exactly once among well-formed names.
+ */
+export function checkUpgrade(request: Pick<IncomingMessage, "headers">): void {
+    const { headers } = request;
+    if (headers.upgrade?.toLowerCase() !== "websocket") {
+        throw new Refusal(400, "upgrade_refused", "the request is not a WebSocket upgrade");
+    }
+    if (!/^[+/0-9A-Za-z]{22}==$/.test(headers["sec-websocket-key"] ?? "")) {
+        throw new Refusal(400, "upgrade_refused", "Sec-WebSocket-Key is missing or malformed");
+    }
+    if (!["8", "13"].includes(headers["sec-websocket-version"] ?? "")) {
+        throw new Refusal(400, "upgrade_refused", "Sec-WebSocket-Version must be 13");
+    }
+    const offered = offeredProtocols(request);
+    if (!offered.includes(ttyProtocol)) {
+        throw new Refusal(400, "protocol_required", `offer the WebSocket subprotocol ${ttyProtocol}`);
+    }
+    const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+    if (new Set(offered).size !== offered.length || !offered.every((p) => token.test(p))) {
+        throw new Refusal(400, "upgrade_refused", "Sec-WebSocket-Protocol has repeated or malformed entries");
+    }
+}
+
 /** Answers an upgrade request with an HTTP error and closes the connection. */
 function refuse(socket: Duplex, refusal: Refusal): void {
     const body = JSON.stringify({ error: refusal.code, message: refusal.message });
@@ -157,24 +194,31 @@ export async function startTerminalProxy(
     );
 
     app.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-        void accept(request, socket, head);
+        accept(request, socket, head).catch((error: unknown) => {
+            log.error({ err: error }, "session setup failed");
+            socket.destroy();
+        });
     });
 
     async function accept(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-        const url = new URL(request.url ?? "/", "http://proxy");
         const from = clientAddress(request);
         const audit: Record<string, unknown> = { tenant: config.tenantId, clientAddress: from };
+        // The browser may go away at any point of the setup: a reset must not throw, and a
+        // closed socket ends the setup before anything is kept for it.
+        let gone = false;
+        socket.on("error", () => (gone = true));
+        socket.once("close", () => (gone = true));
         let sessionId: string | undefined;
+        let upstream: WebSocket | undefined;
         try {
+            const url = parseRequestUrl(request.url);
             if (url.pathname !== "/terminal")
                 throw new Refusal(404, "not_found", `no WebSocket at ${url.pathname}`);
             if (state.draining) throw new Refusal(503, "draining", "the proxy is shutting down; reconnect");
+            checkUpgrade(request);
             checkOrigin(request.headers.origin, config.allowedOrigins);
             const { token, source } = tokenOf(request, url);
             audit.tokenSource = source;
-            if (!offeredProtocols(request).includes(ttyProtocol)) {
-                throw new Refusal(400, "protocol_required", `offer the WebSocket subprotocol ${ttyProtocol}`);
-            }
             const timer = metrics.verification.startTimer();
             const caller = await authenticate(deps.verify, token, config.oidc.role).finally(() => timer());
             audit.user = userOf(caller);
@@ -183,16 +227,22 @@ export async function startTerminalProxy(
             checkDevice(caller, deviceId);
             sessionId = sessions.admit(userOf(caller), deviceId);
             const device = await deps.devices.lookup(deviceId);
-            const upstream = await connectDevice(device, config.limits.maxFrameBytes);
-            if (socket.destroyed) {
-                upstream.close(1000, "browser left");
+            upstream = await connectDevice(device, config.limits.maxFrameBytes);
+            if (gone || !socket.readable || !socket.writable) {
                 throw new Refusal(400, "client_gone", "the browser left before the session started");
             }
+            let accepted = false;
+            // Synchronous for a socket that is still open (checked above, with the headers ws
+            // checks): if the callback did not run, ws refused the upgrade itself.
             wss.handleUpgrade(request, socket, head, (client) => {
-                run(sessionId!, client, upstream, caller, device, deviceId, from);
+                accepted = true;
+                run(sessionId!, client, upstream!, caller, device, deviceId, from);
             });
+            if (!accepted)
+                throw new Refusal(400, "upgrade_refused", "the WebSocket upgrade request is not valid");
         } catch (error) {
             if (sessionId) sessions.release(sessionId);
+            upstream?.terminate();
             const refusal = error instanceof Refusal ? error : new Refusal(500, "internal", "internal error");
             if (!(error instanceof Refusal)) log.error({ err: error }, "session setup failed");
             metrics.attempts.inc({ outcome: refusal.code });
@@ -206,7 +256,7 @@ export async function startTerminalProxy(
                 },
                 "terminal session refused",
             );
-            refuse(socket, refusal);
+            if (!socket.destroyed) refuse(socket, refusal);
         }
     }
 
@@ -225,7 +275,15 @@ export async function startTerminalProxy(
         metrics.active.inc();
         const record = config.recordingDir
             ? (columns: number, rows: number) =>
-                  new SessionRecorder(config.recordingDir!, { sessionId: id, user, deviceId, columns, rows })
+                  new SessionRecorder(
+                      config.recordingDir!,
+                      { sessionId: id, user, deviceId, columns, rows },
+                      (reason) =>
+                          log.error(
+                              { event: "terminal.recording.failed", session: id, reason },
+                              "recording stopped",
+                          ),
+                  )
             : undefined;
         const relay = new Relay({
             client,

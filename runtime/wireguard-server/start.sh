@@ -12,6 +12,8 @@
 #   WG_LISTEN_PORT       UDP port (51820)
 #   WG_PRIVATE_KEY_FILE  the server's private key (base64, as `wg genkey` writes it)
 #   WG_FIREWALL_FILE     iptables-restore input for the pod's filter table
+#   WG_STOP_DELAY_SECONDS  on SIGTERM, how long the interface stays up (0): the terminal proxy
+#                        beside it drains its sessions meanwhile
 set -eu
 
 iface="${WG_INTERFACE:-wg0}"
@@ -20,15 +22,38 @@ port="${WG_LISTEN_PORT:-51820}"
 : "${WG_PRIVATE_KEY_FILE:?WG_PRIVATE_KEY_FILE is required (the server private key file)}"
 : "${WG_FIREWALL_FILE:?WG_FIREWALL_FILE is required (the packet filter, iptables-restore input)}"
 
+stop_delay="${WG_STOP_DELAY_SECONDS:-0}"
+
 log() { printf 'wireguard-server: %s\n' "$*" >&2; }
 
 for file in "$WG_PRIVATE_KEY_FILE" "$WG_FIREWALL_FILE"; do
     [ -r "$file" ] || { log "cannot read $file"; exit 2; }
 done
 
-iptables-restore <"$WG_FIREWALL_FILE"
-
 userspace_pid=""
+# Whatever way this ends (a failed step, a signal), the interface goes with it.
+# shellcheck disable=SC2317 # run by the trap below
+cleanup() {
+    ip link delete "$iface" 2>/dev/null || true
+    if [ -n "$userspace_pid" ]; then wait "$userspace_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+# shellcheck disable=SC2317 # run by the trap below
+stop() {
+    trap - TERM INT
+    if [ "$stop_delay" -gt 0 ]; then
+        log "stopping in ${stop_delay}s"
+        sleep "$stop_delay"
+    fi
+    exit 0
+}
+trap stop TERM INT
+
+iptables-restore <"$WG_FIREWALL_FILE"
+# A container restarted in the same pod finds the interface of its predecessor (kernel
+# WireGuard outlives the process): start from none.
+ip link delete "$iface" 2>/dev/null || true
+
 if ip link add "$iface" type wireguard 2>/dev/null; then
     log "kernel WireGuard on $iface"
 else
@@ -52,17 +77,9 @@ else
 fi
 
 wg set "$iface" private-key "$WG_PRIVATE_KEY_FILE" listen-port "$port"
-ip address add "$WG_ADDRESS" dev "$iface"
+ip address replace "$WG_ADDRESS" dev "$iface"
 ip link set "$iface" up
 log "listening on udp/$port as $WG_ADDRESS"
-
-# shellcheck disable=SC2317 # run by the trap below
-stop() {
-    ip link delete "$iface" 2>/dev/null || true
-    [ -z "$userspace_pid" ] || wait "$userspace_pid" 2>/dev/null || true
-    exit 0
-}
-trap stop TERM INT
 
 if [ -n "$userspace_pid" ]; then
     # wireguard-go ends when the interface goes away; so does the container then.

@@ -9,6 +9,7 @@ import { enrollmentThroughput } from "./enrollment";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
+import { terminalProxy } from "./terminal-proxy";
 import { wireguardPeers, wireguardUnavailable } from "./wireguard-peers";
 
 async function main(): Promise<void> {
@@ -17,7 +18,11 @@ async function main(): Promise<void> {
     const jsonIndex = argv.indexOf("--json");
     const jsonFile = jsonIndex >= 0 ? argv[jsonIndex + 1] : undefined;
     if (jsonIndex >= 0 && !jsonFile) throw new Error("--json needs a file name");
-    const scenarios: Scenario[] = [...(await stackEvaluation(quick)), ...(await addressAllocation(quick))];
+    const scenarios: Scenario[] = [
+        ...(await stackEvaluation(quick)),
+        ...(await addressAllocation(quick)),
+        ...(await terminalProxy(quick)),
+    ];
     if (!quick || stepBinariesCached()) {
         scenarios.push(...(await stepCaSigning(quick)), ...(await enrollmentThroughput(quick)));
     } else {

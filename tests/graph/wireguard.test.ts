@@ -107,7 +107,8 @@ describe("WireGuard server", () => {
         expect(deployment.spec.template.metadata.annotations["cdm-platform.dev/firewall-sha256"]).toMatch(
             /^[0-9a-f]{64}$/,
         );
-        expect(pod(acme).terminationGracePeriodSeconds).toBe(10);
+        // The terminal proxy's 30 s drain, then the tunnel: the server waits 33 s after SIGTERM.
+        expect(pod(acme).terminationGracePeriodSeconds).toBe(45);
     });
 
     it("brings up the interface at the range's first address, root with NET_ADMIN and MKNOD only", () => {
@@ -117,6 +118,7 @@ describe("WireGuard server", () => {
             { name: "WG_INTERFACE", value: "wg0" },
             { name: "WG_ADDRESS", value: "10.8.0.1/16" },
             { name: "WG_LISTEN_PORT", value: "51820" },
+            { name: "WG_STOP_DELAY_SECONDS", value: "33" },
             { name: "WG_PRIVATE_KEY_FILE", value: "/etc/wireguard/key/private-key" },
             { name: "WG_FIREWALL_FILE", value: "/etc/wireguard/firewall/rules" },
         ]);
@@ -254,6 +256,7 @@ describe("WireGuard server", () => {
         const ingress = vpnObject(acme, "Ingress", "terminal-proxy");
         expect(ingress.metadata.annotations).toMatchObject({
             "nginx.ingress.kubernetes.io/proxy-read-timeout": "3600",
+            "nginx.ingress.kubernetes.io/enable-access-log": "false",
             "cert-manager.io/cluster-issuer": "letsencrypt",
         });
         expect(ingress.spec.rules).toEqual([

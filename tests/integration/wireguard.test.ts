@@ -270,8 +270,29 @@ describe("the VPN on real WireGuard", () => {
         expect(get(srv, `http://${gone.json.wireguardAddress}:7681/`)).not.toBe(0);
     }, 60_000);
 
-    it("stops cleanly on SIGTERM, taking its interface with it", async () => {
+    it("restores every peer when the server's container restarts with a new interface", async () => {
+        const wg = new WireguardInterface(serverIf, ["ip", "netns", "exec", srv.name, "wg"]);
+        const before = await wg.peers();
+        expect(before.size).toBe(3);
         expect(await server.stop()).toBe(0);
+        server = await startServerContainer(srv, {
+            iface: serverIf,
+            keyFile: serverKey.file,
+            firewallFile,
+            cidr: { network: "10.8.0.0", prefixLength: 16 },
+            port: 51820,
+        });
+        expect((await wg.peers()).size).toBe(0);
+        // The agent notices after its current long poll (20 s here) and resyncs.
+        await expect.poll(async () => wg.peers(), { timeout: 40_000, interval: 500 }).toEqual(before);
+    }, 60_000);
+
+    it("stops cleanly on SIGTERM, keeping the tunnel up for the drain delay, then taking it down", async () => {
+        const stopped = server.stop();
+        await new Promise((r) => setTimeout(r, 300));
+        expect(srv.status("ip", "link", "show", serverIf)).toBe(0);
+        expect(server.output()).toContain("stopping in 1s");
+        expect(await stopped).toBe(0);
         expect(srv.status("ip", "link", "show", serverIf)).not.toBe(0);
         expect(spawnSync("pgrep", ["-f", `^wireguard-go ${serverIf}$`]).status).not.toBe(0);
     });

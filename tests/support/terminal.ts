@@ -42,6 +42,7 @@ export class TokenRealm {
             sub: "user-alice",
             preferred_username: "alice",
             tenant: "acme",
+            typ: "Bearer",
             roles: ["device-terminal"],
             iat: now,
             exp: now + 300,
@@ -103,7 +104,6 @@ export function testProxyConfig(changes: Partial<TerminalProxyConfig> = {}): Ter
             clockToleranceSeconds: 5,
         },
         bridge: { url: "https://127.0.0.1:1", token: "unused", caPem: "", cacheSeconds: 10 },
-        ttydPort: 7681,
         allowedOrigins: ["https://things.acme.test"],
         limits: {
             idleSeconds: 900,

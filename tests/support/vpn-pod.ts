@@ -68,6 +68,8 @@ export async function startServerContainer(
         WG_INTERFACE: options.iface,
         WG_PRIVATE_KEY_FILE: options.keyFile,
         WG_FIREWALL_FILE: options.firewallFile,
+        // The pod keeps the tunnel up 33 s after SIGTERM for the terminal proxy's drain; a second here.
+        WG_STOP_DELAY_SECONDS: "1",
     };
     const script = join(projectRoot, "runtime/wireguard-server/start.sh");
     const child = spawn("ip", ["netns", "exec", ns.name, ...containerPrivileges("wireguard"), script], {

@@ -68,7 +68,12 @@ export function deviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                     r.rootPem,
                     { ...r.tenant.wireguard, serverAddress: r.deps.addresses.serverAddress },
                     r.tenant.services,
-                    terminalCredential(r.tenant.terminalCredentialKey, r.tenant.tenantId, enrolled.deviceId),
+                    terminalCredential(
+                        r.tenant.terminalCredentialKey,
+                        r.tenant.tenantId,
+                        enrolled.deviceId,
+                        request.body.wireguard_public_key,
+                    ),
                 );
                 return reply.code(201).send(answer);
             } catch (error) {

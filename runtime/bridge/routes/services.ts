@@ -50,7 +50,12 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                 public_key: device.wireguardPublicKey,
                 terminal: {
                     port: ttydPort,
-                    ...terminalCredential(r.tenant.terminalCredentialKey, r.tenant.tenantId, device.id),
+                    ...terminalCredential(
+                        r.tenant.terminalCredentialKey,
+                        r.tenant.tenantId,
+                        device.id,
+                        device.wireguardPublicKey,
+                    ),
                 },
             };
         },

@@ -69,6 +69,11 @@ export function accessTokenVerifier(
         } catch (error) {
             throw new AccessDenied(401, reason(error));
         }
+        // Keycloak marks its tokens: an ID or refresh token of the same client carries the same
+        // audience and claims, but only an access token ("Bearer") is a credential for a service.
+        if (payload.typ !== undefined && payload.typ !== "Bearer") {
+            throw new AccessDenied(401, `token is of type ${String(payload.typ)}, not an access token`);
+        }
         if (policy.tenant !== undefined && payload.tenant !== policy.tenant) {
             throw new AccessDenied(
                 403,

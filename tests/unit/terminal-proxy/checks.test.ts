@@ -37,7 +37,6 @@ describe("configuration", () => {
                 serverName: undefined,
                 cacheSeconds: 10,
             },
-            ttydPort: 7681,
             allowedOrigins: [],
             limits: {
                 idleSeconds: 900,
@@ -137,16 +136,19 @@ describe("ttyd's handshake and the device's credential", () => {
         expect(withAuthToken(Buffer.from("[1]"), credential)).toBeUndefined();
     });
 
-    it("derives each device's credential from the tenant key, tenant and device", () => {
+    it("derives each device's credential from the tenant key, tenant, device and WireGuard key", () => {
         const key = "k".repeat(40);
-        const expected = createHmac("sha256", key).update("ttyd\0acme\0dev-1").digest("base64url");
-        expect(terminalCredential(key, "acme", "dev-1")).toEqual({
+        const wg = `${"A".repeat(43)}=`;
+        const expected = createHmac("sha256", key).update(`ttyd\0acme\0dev-1\0${wg}`).digest("base64url");
+        expect(terminalCredential(key, "acme", "dev-1", wg)).toEqual({
             username: "cdm-terminal",
             password: expected,
         });
         expect(expected).toHaveLength(43);
-        expect(terminalCredential(key, "acme", "dev-2").password).not.toBe(expected);
-        expect(terminalCredential(key, "globex", "dev-1").password).not.toBe(expected);
+        expect(terminalCredential(key, "acme", "dev-2", wg).password).not.toBe(expected);
+        expect(terminalCredential(key, "globex", "dev-1", wg).password).not.toBe(expected);
+        // The same id enrolled again with a new WireGuard key (a replaced unit) gets a new one.
+        expect(terminalCredential(key, "acme", "dev-1", `${"B".repeat(43)}=`).password).not.toBe(expected);
     });
 });
 

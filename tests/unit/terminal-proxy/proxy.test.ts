@@ -177,6 +177,13 @@ describe("refusals, before anything reaches the device", () => {
             "forbidden",
             "needs one of the roles device-terminal",
         ],
+        [
+            "an ID token of the same client",
+            () => realm.token({ typ: "ID" }),
+            401,
+            "token_invalid",
+            "token is of type ID, not an access token",
+        ],
     ];
 
     it.each(attacks)(
