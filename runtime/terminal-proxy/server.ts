@@ -208,6 +208,11 @@ export async function startTerminalProxy(
         let gone = false;
         socket.on("error", () => (gone = true));
         socket.once("close", () => (gone = true));
+        const stillThere = () => {
+            if (gone || !socket.readable || !socket.writable) {
+                throw new Refusal(400, "client_gone", "the browser left before the session started");
+            }
+        };
         let sessionId: string | undefined;
         let upstream: WebSocket | undefined;
         try {
@@ -221,16 +226,16 @@ export async function startTerminalProxy(
             audit.tokenSource = source;
             const timer = metrics.verification.startTimer();
             const caller = await authenticate(deps.verify, token, config.oidc.role).finally(() => timer());
+            stillThere();
             audit.user = userOf(caller);
             const deviceId = deviceIdOf(url);
             audit.deviceId = deviceId;
             checkDevice(caller, deviceId);
             sessionId = sessions.admit(userOf(caller), deviceId);
             const device = await deps.devices.lookup(deviceId);
+            stillThere();
             upstream = await connectDevice(device, config.limits.maxFrameBytes);
-            if (gone || !socket.readable || !socket.writable) {
-                throw new Refusal(400, "client_gone", "the browser left before the session started");
-            }
+            stillThere();
             let accepted = false;
             // Synchronous for a socket that is still open (checked above, with the headers ws
             // checks): if the callback did not run, ws refused the upgrade itself.

@@ -4,7 +4,7 @@
  * the audit trail. The "device" here is a WebSocket server that records what reaches it; the
  * real ttyd protocol and WireGuard are in tests/integration/terminal.test.ts.
  */
-import { AddressInfo } from "node:net";
+import { AddressInfo, connect } from "node:net";
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -275,6 +275,73 @@ describe("refusals, before anything reaches the device", () => {
         );
         expect(sessions.every((ws) => ws.readyState === WebSocket.OPEN)).toBe(true);
         for (const ws of sessions) ws.close();
+    });
+});
+
+/** Sends a raw upgrade request; answers the status line (or "" when the connection just ends). */
+function rawUpgrade(
+    url: string,
+    target: string,
+    headers: Record<string, string>,
+    reset = false,
+): Promise<string> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve) => {
+        const socket = connect(Number(port), hostname, () => {
+            const lines = Object.entries({
+                host: `${hostname}:${port}`,
+                upgrade: "websocket",
+                connection: "Upgrade",
+                "sec-websocket-version": "13",
+                "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+                ...headers,
+            }).map(([k, v]) => `${k}: ${v}`);
+            socket.write(`GET ${target} HTTP/1.1\r\n${lines.join("\r\n")}\r\n\r\n`);
+            if (reset) socket.resetAndDestroy();
+        });
+        let answer = "";
+        socket.on("data", (d) => (answer += d.toString()));
+        socket.on("error", () => undefined);
+        socket.on("close", () => resolve(answer.split("\r\n")[0] ?? ""));
+    });
+}
+
+describe("a hostile or broken upgrade", () => {
+    it("is refused without crashing the proxy, keeping no slot and no device connection", async () => {
+        const url = await proxy({ limits: { ...testProxyConfig().limits, perDevice: 1 } });
+        const token = await realm.token();
+        expect(await rawUpgrade(url, "//[", { "sec-websocket-protocol": "tty" })).toBe(
+            "HTTP/1.1 400 Bad Request",
+        );
+        expect(await rawUpgrade(url, `/\\[/../terminal?deviceId=dev-1&token=${token}`, {})).toBe(
+            "HTTP/1.1 400 Bad Request",
+        );
+        // ws would refuse these after the device was connected: they are refused first.
+        const broken: Record<string, string>[] = [
+            { "sec-websocket-protocol": "tty, tty" },
+            { "sec-websocket-protocol": "tty", "sec-websocket-key": "short" },
+            { "sec-websocket-protocol": "tty", "sec-websocket-version": "12" },
+        ];
+        for (const headers of broken) {
+            expect(await rawUpgrade(url, `/terminal?deviceId=dev-1&token=${token}`, headers)).toBe(
+                "HTTP/1.1 400 Bad Request",
+            );
+        }
+        // A browser that resets while its token is checked leaves nothing behind.
+        await rawUpgrade(
+            url,
+            `/terminal?deviceId=dev-1&token=${token}`,
+            { "sec-websocket-protocol": "tty" },
+            true,
+        );
+        await new Promise((r) => setTimeout(r, 300));
+        expect(upgrades).toEqual([]);
+        expect(proxies[0].sessions.size).toBe(0);
+        // The one slot of dev-1 is still free, and the proxy still answers.
+        const { ws } = await open(`${url}/terminal?deviceId=dev-1&token=${token}`);
+        expect(ws!.readyState).toBe(WebSocket.OPEN);
+        ws!.close();
+        expect(JSON.stringify(events)).not.toContain(token);
     });
 });
 
