@@ -14,7 +14,6 @@ import { randomBytes } from "node:crypto";
 import { EventEmitter, once } from "node:events";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Database, pgDatabase } from "../../runtime/bridge/db/database";
@@ -24,19 +23,10 @@ import { Peer, PeerFeed } from "../../runtime/bridge/peer-feed";
 import { PeerAgent } from "../../runtime/peer-agent/agent";
 import { planResync, PeerOperation, WireguardInterface } from "../../runtime/peer-agent/wireguard";
 import { formatIpv4, parseIpv4 } from "../../runtime/shared/ipv4";
-import {
-    lifecycleDeps,
-    LocalSigner,
-    MapTargets,
-    testPki,
-    testRealm,
-    testTenantApi,
-    testTenantConfig,
-    wireguardKey,
-} from "../support/bridge";
+import { listeningTenantBridge, wireguardKey } from "../support/bridge";
 import { installWireguard, Namespace, wireguardKeys } from "../support/netns";
 import { freshDatabase, pgPool, stopPeer } from "../support/peers";
-import { csr, ecKey, localhostTls } from "../support/pki";
+import { csr, ecKey } from "../support/pki";
 import { median, Scenario, scenario } from "./scenario";
 
 /** Why the WireGuard scenarios cannot run here, or undefined (a full run installs what is missing). */
@@ -186,28 +176,10 @@ class ApplyClock extends WireguardInterface {
     }
 }
 
-/** The tenant bridge over `db`, listening on loopback over HTTPS. */
+/** The tenant bridge over `db` on loopback, its peer feed noting commits. */
 async function listeningBridge(db: Database) {
-    const pki = await testPki();
-    const tenant = testTenantConfig(pki.subCa.pem);
     const feed = new CommitClock(db);
-    const signer = new LocalSigner(pki.subCa, [pki.ica.pem]);
-    const deps = { ...(await lifecycleDeps(db, tenant, signer, new MapTargets())), feed };
-    const app = await testTenantApi(
-        deps,
-        tenant,
-        pki.root.pem,
-        await testRealm(),
-        await localhostTls(pki.ica),
-    );
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    return {
-        app,
-        feed,
-        tenant,
-        caPem: pki.root.pem,
-        url: `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
-    };
+    return { ...(await listeningTenantBridge(db, feed)), feed };
 }
 
 async function propagation(quick: boolean): Promise<Scenario> {
@@ -247,7 +219,7 @@ async function measurePropagation(
         bridgeUrl: bridge.url,
         serverName: "localhost",
         token: bridge.tenant.serviceTokens.peerAgent,
-        caPem: bridge.caPem,
+        caPem: bridge.rootPem,
         wireguard: wg,
         waitSeconds: 20,
         log: { info: () => undefined, warn: (details) => console.warn("peer agent:", details) },

@@ -34,21 +34,13 @@ import { DeviceDirectory } from "../../runtime/terminal-proxy/devices";
 import { TerminalMetrics } from "../../runtime/terminal-proxy/metrics";
 import { startTerminalProxy, TerminalProxy } from "../../runtime/terminal-proxy/server";
 import { projectRoot } from "../../tools/stack-config";
-import {
-    LocalSigner,
-    lifecycleDeps,
-    MapTargets,
-    testPki,
-    testRealm,
-    testTenantApi,
-    testTenantConfig,
-} from "../support/bridge";
+import { listeningTenantBridge } from "../support/bridge";
 import { browserLogin } from "../support/browser-login";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
 import { installWireguard, Namespace, wireguardKeys } from "../support/netns";
 import { freshDatabase, pgPool, stopPeer } from "../support/peers";
-import { csr, ecKey, localhostTls } from "../support/pki";
-import { testProxyConfig } from "../support/terminal";
+import { csr, ecKey } from "../support/pki";
+import { closed, openTerminal, testProxyConfig } from "../support/terminal";
 import { installTtyd, startTtydPeer, TtydPeer } from "../support/ttyd-peer";
 import { agentWg, joinDevice, ServerContainer, startServerContainer } from "../support/vpn-pod";
 
@@ -56,26 +48,10 @@ const tag = randomBytes(3).toString("hex");
 const password = "correct-horse-battery";
 let kc: RunningKeycloak;
 let db: Database;
-let bridge: Awaited<ReturnType<typeof startBridge>>;
+let bridge: Awaited<ReturnType<typeof listeningTenantBridge>>;
 const ttyds: TtydPeer[] = [];
 const namespaces: Namespace[] = [];
 const cleanups: (() => unknown)[] = [];
-
-/** The tenant bridge in process over HTTPS on real PostgreSQL, with a local signer and target map. */
-async function startBridge() {
-    const pki = await testPki();
-    const tenant = testTenantConfig(pki.subCa.pem);
-    const deps = await lifecycleDeps(db, tenant, new LocalSigner(pki.subCa, [pki.ica.pem]), new MapTargets());
-    const app = await testTenantApi(
-        deps,
-        tenant,
-        pki.root.pem,
-        await testRealm(),
-        await localhostTls(pki.ica),
-    );
-    await app.listen({ host: "127.0.0.1", port: 0 });
-    return { app, tenant, rootPem: pki.root.pem, port: (app.server.address() as AddressInfo).port };
-}
 
 /** Enrolls `id` at the bridge with WireGuard public key `wgKey`; answers the enrollment answer. */
 async function enroll(id: string, wgKey = randomBytes(32).toString("base64")): Promise<any> {
@@ -136,7 +112,7 @@ beforeAll(async () => {
     }
     db = pgDatabase(pgPool(await freshDatabase("terminal_proxy_it"), 4));
     await migrate(db);
-    bridge = await startBridge();
+    bridge = await listeningTenantBridge(db);
 }, 240_000);
 
 afterAll(async () => {
@@ -148,20 +124,6 @@ afterAll(async () => {
     await kc?.stop();
     stopPeer("postgres");
 });
-
-/** Opens a terminal and answers the socket, or the HTTP refusal. */
-function open(url: string): Promise<{ ws?: WebSocket; status?: number; body?: any }> {
-    const ws = new WebSocket(url, ["tty"]);
-    return new Promise((resolve) => {
-        ws.once("open", () => resolve({ ws }));
-        ws.once("unexpected-response", (_req, res) => {
-            let text = "";
-            res.on("data", (d: Buffer) => (text += d.toString()));
-            res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
-        });
-        ws.once("error", () => undefined);
-    });
-}
 
 /** Logs in to the shell through the proxy and runs `command`; answers the output once `until` appears. */
 async function runInTerminal(ws: WebSocket, command: string, until: RegExp): Promise<string> {
@@ -184,11 +146,6 @@ async function runInTerminal(ws: WebSocket, command: string, until: RegExp): Pro
     ws.send(Buffer.from(`0${command}\r`));
     return done;
 }
-
-const closed = (ws: WebSocket) =>
-    new Promise<{ code: number; reason: string }>((resolve) =>
-        ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
-    );
 
 describe("the terminal proxy on loopback, with Keycloak's tokens and real ttyd", () => {
     let proxy: TerminalProxy;
@@ -241,7 +198,9 @@ describe("the terminal proxy on loopback, with Keycloak's tokens and real ttyd",
     });
 
     it("opens a shell for an operator with the device-terminal role", async () => {
-        const { ws } = await open(`${url}?deviceId=dev-term-1&token=${await login("acme", "acme-operator")}`);
+        const { ws } = await openTerminal(
+            `${url}?deviceId=dev-term-1&token=${await login("acme", "acme-operator")}`,
+        );
         const output = await runInTerminal(ws!, "echo hello-$((6*7))", /hello-42/);
         expect(output).toContain("hello-42");
         await expect.poll(() => ttyd.connections()).toBe(1);
@@ -252,19 +211,23 @@ describe("the terminal proxy on loopback, with Keycloak's tokens and real ttyd",
 
     it("refuses users without the role, other tenants' users and unknown devices, before ttyd sees them", async () => {
         const before = ttyd.log();
-        expect(await open(`${url}?deviceId=dev-term-1&token=${await login("acme", "acme-viewer")}`)).toEqual({
+        expect(
+            await openTerminal(`${url}?deviceId=dev-term-1&token=${await login("acme", "acme-viewer")}`),
+        ).toEqual({
             status: 403,
             body: { error: "forbidden", message: "needs one of the roles device-terminal" },
         });
         expect(
-            await open(`${url}?deviceId=dev-term-1&token=${await login("globex", "globex-operator")}`),
+            await openTerminal(
+                `${url}?deviceId=dev-term-1&token=${await login("globex", "globex-operator")}`,
+            ),
         ).toEqual({
             status: 401,
             // Another realm signs with its own keys: refused before its claims are even read.
             body: { error: "token_invalid", message: "token was not signed by a key of the realm" },
         });
         const operator = await login("acme", "acme-operator");
-        expect(await open(`${url}?deviceId=dev-globex-1&token=${operator}`)).toEqual({
+        expect(await openTerminal(`${url}?deviceId=dev-globex-1&token=${operator}`)).toEqual({
             status: 404,
             body: {
                 error: "device_not_found",
@@ -275,7 +238,9 @@ describe("the terminal proxy on loopback, with Keycloak's tokens and real ttyd",
     });
 
     it("fails cleanly when the device's ttyd does not accept the bridge's credential", async () => {
-        const answer = await open(`${url}?deviceId=dev-term-2&token=${await login("acme", "acme-operator")}`);
+        const answer = await openTerminal(
+            `${url}?deviceId=dev-term-2&token=${await login("acme", "acme-operator")}`,
+        );
         expect(answer).toEqual({
             status: 502,
             body: {
@@ -403,7 +368,7 @@ describe("the whole path: browser → proxy in the VPN pod → WireGuard → tty
             .poll(() => output.includes("terminal proxy listening"), { timeout: 30_000, interval: 200 })
             .toBe(true);
 
-        const { ws } = await open(
+        const { ws } = await openTerminal(
             `ws://${podEnd}:${proxyPort}/terminal?deviceId=dev-term-3&token=${await login("acme", "acme-operator")}`,
         );
         expect(ws, output).toBeDefined();

@@ -57,6 +57,14 @@ let serverKey: ReturnType<typeof wireguardKeys>;
 let server: ServerContainer;
 let address1 = "";
 const firewallFile = join(tmpdir(), `wg-firewall-${tag}`);
+/** The server container's settings here: the program's range and port, this test's files. */
+const serverOptions = () => ({
+    iface: serverIf,
+    keyFile: serverKey.file,
+    firewallFile,
+    cidr: { network: "10.8.0.0", prefixLength: 16 },
+    port: 51820,
+});
 
 beforeAll(async () => {
     installWireguard();
@@ -78,13 +86,7 @@ beforeAll(async () => {
     // Nodes forward (kube-proxy needs it) and pods inherit it: the filter must hold regardless.
     srv.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
     writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681));
-    server = await startServerContainer(srv, {
-        iface: serverIf,
-        keyFile: serverKey.file,
-        firewallFile,
-        cidr: { network: "10.8.0.0", prefixLength: 16 },
-        port: 51820,
-    });
+    server = await startServerContainer(srv, serverOptions());
 }, 300_000);
 
 afterAll(async () => {
@@ -275,13 +277,7 @@ describe("the VPN on real WireGuard", () => {
         const before = await wg.peers();
         expect(before.size).toBe(3);
         expect(await server.stop()).toBe(0);
-        server = await startServerContainer(srv, {
-            iface: serverIf,
-            keyFile: serverKey.file,
-            firewallFile,
-            cidr: { network: "10.8.0.0", prefixLength: 16 },
-            port: 51820,
-        });
+        server = await startServerContainer(srv, serverOptions());
         expect((await wg.peers()).size).toBe(0);
         // The agent notices after its current long poll (20 s here) and resyncs.
         await expect.poll(async () => wg.peers(), { timeout: 40_000, interval: 500 }).toEqual(before);

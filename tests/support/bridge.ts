@@ -4,6 +4,7 @@
  * tokens are signed with a test realm key and checked by the bridge's real verifier.
  */
 import { generateKeyPairSync, randomBytes, webcrypto } from "node:crypto";
+import { AddressInfo } from "node:net";
 import { createLocalJWKSet, exportJWK, importPKCS8, SignJWT } from "jose";
 import { AddressPool } from "../../runtime/bridge/addresses";
 import { TenantBridgeConfig } from "../../runtime/bridge/config";
@@ -16,7 +17,7 @@ import { tenantBridgeApi } from "../../runtime/bridge/tenant-bridge";
 import { accessTokenVerifier } from "../../runtime/shared/auth/access-token";
 import { parseIpv4Cidr, Ipv4Cidr } from "../../runtime/shared/ipv4";
 import { x509 } from "../../runtime/shared/x509";
-import { intermediateCa, rootCa, TestCa } from "./pki";
+import { intermediateCa, localhostTls, rootCa, TestCa } from "./pki";
 import { intermediateProfile, rootProfile, subCaProfile } from "../../components/pki/profile";
 import { deviceDomain } from "../../runtime/shared/pki-names";
 
@@ -249,4 +250,29 @@ export async function serveJwks(realm: TestRealm, port: number): Promise<import(
     });
     await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
     return server;
+}
+
+/**
+ * A tenant bridge over `db` listening on loopback over HTTPS (a certificate for `localhost`
+ * from a throwaway PKI), signing locally and keeping OTA targets in memory; `feed` replaces
+ * its peer feed (to observe commits).
+ */
+export async function listeningTenantBridge(db: Database, feed?: PeerFeed) {
+    const pki = await testPki();
+    const tenant = testTenantConfig(pki.subCa.pem);
+    const signer = new LocalSigner(pki.subCa, [pki.ica.pem]);
+    const deps = {
+        ...(await lifecycleDeps(db, tenant, signer, new MapTargets())),
+        ...(feed ? { feed } : {}),
+    };
+    const app = await testTenantApi(
+        deps,
+        tenant,
+        pki.root.pem,
+        await testRealm(),
+        await localhostTls(pki.ica),
+    );
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    return { app, tenant, rootPem: pki.root.pem, port, url: `https://127.0.0.1:${port}` };
 }

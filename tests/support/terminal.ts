@@ -4,6 +4,7 @@
  */
 import { generateKeyPairSync, KeyObject } from "node:crypto";
 import { createLocalJWKSet, JWK, JWTPayload, SignJWT } from "jose";
+import { WebSocket } from "ws";
 import { accessTokenVerifier, Caller } from "../../runtime/shared/auth/access-token";
 import { TerminalProxyConfig } from "../../runtime/terminal-proxy/config";
 
@@ -117,3 +118,26 @@ export function testProxyConfig(changes: Partial<TerminalProxyConfig> = {}): Ter
         ...changes,
     };
 }
+
+/** A terminal as a client opens it: the socket, or the HTTP refusal's status and body. */
+export function openTerminal(
+    url: string,
+    options: { protocols?: string[]; headers?: Record<string, string> } = {},
+): Promise<{ ws?: WebSocket; status?: number; body?: any }> {
+    const ws = new WebSocket(url, options.protocols ?? ["tty"], { headers: options.headers });
+    return new Promise((resolve) => {
+        ws.once("open", () => resolve({ ws }));
+        ws.once("unexpected-response", (_req, res) => {
+            let text = "";
+            res.on("data", (d: Buffer) => (text += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+        });
+        ws.once("error", () => undefined);
+    });
+}
+
+/** The close code and reason `ws` ends with. */
+export const closed = (ws: WebSocket) =>
+    new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );

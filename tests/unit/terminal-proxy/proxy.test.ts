@@ -17,7 +17,11 @@ import { TerminalProxyConfig } from "../../../runtime/terminal-proxy/config";
 import { DeviceTerminal } from "../../../runtime/terminal-proxy/devices";
 import { TerminalMetrics } from "../../../runtime/terminal-proxy/metrics";
 import { startTerminalProxy, TerminalProxy } from "../../../runtime/terminal-proxy/server";
-import { foreignRealm, testProxyConfig, TokenRealm } from "../../support/terminal";
+import { closed, foreignRealm, openTerminal, testProxyConfig, TokenRealm } from "../../support/terminal";
+
+/** A session from ThingsBoard's origin, as a browser opens it. */
+const open = (url: string, options: { protocols?: string[]; headers?: Record<string, string> } = {}) =>
+    openTerminal(url, { ...options, headers: { origin: "https://things.acme.test", ...options.headers } });
 
 const realm = new TokenRealm();
 const events: Record<string, any>[] = [];
@@ -94,29 +98,6 @@ async function proxy(changes: Partial<TerminalProxyConfig> = {}): Promise<string
     return `ws://127.0.0.1:${(started.app.server.address() as AddressInfo).port}`;
 }
 
-/** Opens a session; resolves with the socket, or with the HTTP refusal. */
-function open(
-    url: string,
-    options: { protocols?: string[]; headers?: Record<string, string> } = {},
-): Promise<{ ws?: WebSocket; status?: number; body?: any }> {
-    const ws = new WebSocket(url, options.protocols ?? ["tty"], {
-        headers: { origin: "https://things.acme.test", ...options.headers },
-    });
-    return new Promise((resolve) => {
-        ws.once("open", () => resolve({ ws }));
-        ws.once("unexpected-response", (_req, res) => {
-            let text = "";
-            res.on("data", (d: Buffer) => (text += d.toString()));
-            res.on("end", () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
-        });
-        ws.once("error", () => undefined);
-    });
-}
-
-const closed = (ws: WebSocket) =>
-    new Promise<{ code: number; reason: string }>((resolve) =>
-        ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
-    );
 const nextMessage = (ws: WebSocket) =>
     new Promise<{ data: Buffer; isBinary: boolean }>((resolve) =>
         ws.once("message", (data, isBinary) => resolve({ data: data as Buffer, isBinary })),
