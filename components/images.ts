@@ -13,6 +13,8 @@ export const images = {
     postgres: { repository: "docker.io/library/postgres", tag: "17.6-alpine3.22" },
     stepCa: { repository: "docker.io/smallstep/step-ca", tag: "0.30.2" },
     keycloak: { repository: "quay.io/keycloak/keycloak", tag: "26.7.3" },
+    /** The provider's metrics broker, with the management plugin (its API keeps tenants' publishers). */
+    rabbitmq: { repository: "docker.io/library/rabbitmq", tag: "4.3.4-management" },
     /** The monolithic update server (DDI and management API). */
     hawkbit: { repository: "docker.io/hawkbit/hawkbit-update-server", tag: "1.1.0" },
     /** The IoT Bridge API, built from this repository's Dockerfile; the tag is package.json's version. */

@@ -10,6 +10,7 @@ import { PlatformPki } from "./pki/platform-pki";
 import { subCaClaims } from "./pki/profile";
 import { Postgres } from "./postgres/postgres";
 import { PostgresConsumer } from "./postgres/provision";
+import { RabbitMq } from "./rabbitmq/rabbitmq";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
 import { runtimeImage } from "./runtime-image";
@@ -51,6 +52,8 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly keycloak: Keycloak;
     /** The provider IoT Bridge API: tenant onboarding, Sub-CA signing. */
     public readonly bridge: Bridge;
+    /** The metrics broker (vhost `cdm-metrics`) tenants publish to and Telegraf consumes. */
+    public readonly rabbitmq: RabbitMq;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -91,6 +94,19 @@ export class ProviderStack extends pulumi.ComponentResource {
             },
             child,
         );
+        this.rabbitmq = new RabbitMq(
+            `${name}-rabbitmq`,
+            {
+                context,
+                publicEndpoint: this.endpoints.amqp,
+                issuer: {
+                    certificate: pki.intermediateCertificate,
+                    privateKey: pki.intermediateKey,
+                    root: pki.rootCertificate,
+                },
+            },
+            child,
+        );
         const realm = platformRealm(config.domain);
         const realmResource = config.keycloak.realms
             ? new KeycloakRealm(
@@ -119,6 +135,7 @@ export class ProviderStack extends pulumi.ComponentResource {
                 publicUrl: this.endpoints.bridge,
                 platformDomain: config.domain,
                 intermediateCertificate: pki.intermediateCertificate,
+                rabbitmqManagementUrl: this.rabbitmq.managementUrl,
                 ...(realmResource
                     ? {
                           keycloakAdmin: {
@@ -138,6 +155,7 @@ export class ProviderStack extends pulumi.ComponentResource {
             stepCa: this.stepCa,
             keycloak: this.keycloak,
             bridge: this.bridge,
+            rabbitmq: this.rabbitmq,
         });
     }
 }

@@ -89,6 +89,11 @@ export interface ProviderBridgeArgs extends BridgeBaseArgs {
         readonly url: pulumi.Input<string>;
         readonly clientSecret: pulumi.Input<string>;
     };
+    /**
+     * In-cluster URL of the metrics RabbitMQ's management API, where tenants' publishers are
+     * made (`RabbitMq.managementUrl`); the RabbitMq component creates the user's Secret.
+     */
+    readonly rabbitmqManagementUrl: pulumi.Input<string>;
 }
 
 export type BridgeArgs = TenantBridgeArgs | ProviderBridgeArgs;
@@ -160,6 +165,7 @@ export class Bridge extends pulumi.ComponentResource {
             roleEnv = {
                 role: "provider",
                 platformDomain: args.platformDomain,
+                rabbitmqManagementUrl: args.rabbitmqManagementUrl,
                 ...(admin
                     ? {
                           keycloakAdmin: {

@@ -90,6 +90,14 @@ export const hawkbitCredentialsSecret = {
 export const influxDeviceTokenSecret = { name: "influxdb-device-token", token: "token" } as const;
 /** hawkBit's in-cluster Service and port (management API). */
 export const hawkbitService = { app: "hawkbit", port: 8080 } as const;
+/** The provider bridge's user of the provider RabbitMQ's management API (tenants' publishers). */
+export const rabbitmqCredentialsSecret = {
+    name: "rabbitmq-bridge-credentials",
+    username: "username",
+    password: "password",
+} as const;
+/** The provider RabbitMQ's in-cluster Service and management API port. */
+export const rabbitmqManagementService = { app: "rabbitmq", port: 15672 } as const;
 /** The tenant InfluxDB's bucket for device metrics; the organisation is the tenant id. */
 export const deviceMetricsBucket = "devices";
 
@@ -131,6 +139,8 @@ export type RoleEnvInputs =
               readonly url: pulumi.Input<string>;
               readonly clientSecret: SecretKeyRef;
           };
+          /** The metrics RabbitMQ's in-cluster management URL; its user in `rabbitmqCredentialsSecret`. */
+          readonly rabbitmqManagementUrl: pulumi.Input<string>;
       }
     | { readonly role: "tenant"; readonly tenant: TenantEnvInputs };
 
@@ -173,6 +183,9 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
                       KEYCLOAK_CLIENT_SECRET: inputs.keycloakAdmin.clientSecret,
                   }
                 : {}),
+            RABBITMQ_MGMT_URL: inputs.rabbitmqManagementUrl,
+            RABBITMQ_USERNAME: secret(rabbitmqCredentialsSecret.name, rabbitmqCredentialsSecret.username),
+            RABBITMQ_PASSWORD: secret(rabbitmqCredentialsSecret.name, rabbitmqCredentialsSecret.password),
         };
     }
     const t = inputs.tenant;
@@ -206,7 +219,7 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
  * Who may reach the bridge and whom it reaches. In: the ingress controller (devices, operators,
  * tenant stacks' onboarding calls) and, on tenants, the services holding a token (some in the
  * VPN namespace `vpnNamespace`); all on the API port only. Out: its database, step-ca, Keycloak's
- * JWKS and, on tenants, hawkBit's management API.
+ * JWKS and, on tenants, hawkBit's management API; on the provider, RabbitMQ's management API.
  */
 export function bridgeNetwork(
     role: "tenant" | "provider",
@@ -229,9 +242,12 @@ export function bridgeNetwork(
             database,
             { peers: [{ app: stepCaApp }], ports: [{ port: stepCaPort }] },
             { peers: [{ app: keycloakApp }], ports: [{ port: keycloakHttpPort }] },
-            ...(role === "tenant"
-                ? [{ peers: [{ app: hawkbitService.app }], ports: [{ port: hawkbitService.port }] }]
-                : []),
+            role === "tenant"
+                ? { peers: [{ app: hawkbitService.app }], ports: [{ port: hawkbitService.port }] }
+                : {
+                      peers: [{ app: rabbitmqManagementService.app }],
+                      ports: [{ port: rabbitmqManagementService.port }],
+                  },
         ],
     };
 }

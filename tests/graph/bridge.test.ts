@@ -227,6 +227,9 @@ describe("provider bridge", () => {
             KEYCLOAK_CLIENT_SECRET: {
                 secretKeyRef: { name: "bridge-keycloak-client", key: "client-secret" },
             },
+            RABBITMQ_MGMT_URL: "http://rabbitmq.cdm-provider.svc.cluster.local:15672",
+            RABBITMQ_USERNAME: secretRef("rabbitmq-bridge-credentials", "username"),
+            RABBITMQ_PASSWORD: secretRef("rabbitmq-bridge-credentials", "password"),
         });
         expect(podSpec(provider).volumes).toContainEqual({
             name: "provisioner",
@@ -238,6 +241,10 @@ describe("provider bridge", () => {
                 platformDomain: "cdm.example.com",
                 intermediatePem: "ca/intermediate_ca.crt",
                 keycloak: { realm: "platform", clientId: "bridge" },
+                rabbitmq: {
+                    url: "http://rabbitmq.cdm-provider.svc.cluster.local:15672",
+                    username: "rabbitmq-bridge-credentials/username".padEnd(40, "-"),
+                },
             },
             listen: { tls: { certPem: "tls/tls.crt" } },
         });
@@ -253,7 +260,7 @@ describe("provider bridge", () => {
         ]);
         expect(
             policy.egress.map((r: any) => r.to[0].podSelector.matchLabels["app.kubernetes.io/name"]),
-        ).toEqual(["postgres", "step-ca", "keycloak"]);
+        ).toEqual(["postgres", "step-ca", "keycloak", "rabbitmq"]);
     });
 });
 

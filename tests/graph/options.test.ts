@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(34);
+            expect(objects.length).toBe(44);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });

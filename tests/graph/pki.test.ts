@@ -71,6 +71,13 @@ describe("platform root and intermediate", () => {
             "provider-step-ca-keys": ["stringData"],
             "provider-step-ca-tenant-sub-ca-provisioner": ["stringData"],
             "provider-bridge-keycloak-client": ["stringData"],
+            // RabbitMQ's server certificate, issued by the intermediate, and its Secrets.
+            "provider-rabbitmq-tls-request": ["privateKeyPem"],
+            "provider-rabbitmq-tls-certificate": ["caPrivateKeyPem"],
+            "provider-rabbitmq-tls": ["stringData"],
+            "provider-rabbitmq-bridge-credentials": ["stringData"],
+            "provider-rabbitmq-telegraf-credentials": ["stringData"],
+            "provider-rabbitmq-definitions": ["stringData"],
         });
     });
 });

@@ -1,0 +1,267 @@
+/**
+ * The provider RabbitMQ's definitions as typed data, rendered to the definitions JSON that
+ * RabbitMQ imports at boot: the `cdm-metrics` vhost, the `cdm.telemetry` topic exchange, Telegraf's
+ * queue bound with `tenant.#`, the policy that bounds that queue, and the broker's own two users
+ * with their permissions. Tenants' publishers are not here: the provider bridge makes them at
+ * runtime through the management API (runtime/shared/rabbitmq-admin.ts), and a boot-time import
+ * never deletes what it does not name, so they survive restarts.
+ *
+ * Pure: the RabbitMq component, the unit tests and the integration peer
+ * (scripts/peers/rabbitmq.sh) all render the broker's topology from here.
+ *
+ * Users carry RabbitMQ's salted SHA-256 password hashes, never passwords; the rendered file is
+ * still a credential (RabbitMQ's docs call exported user records sensitive) and only ever goes to
+ * a Secret.
+ */
+import { createHash, createHmac } from "node:crypto";
+import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
+import { literal } from "../../runtime/shared/rabbitmq-admin";
+
+/** The durable queue Telegraf consumes; every tenant's telemetry is routed to it. */
+export const telegrafQueue = "cdm.telemetry.telegraf";
+/** Its binding: every routing key of every tenant (`tenant.<id>.<device>`), nothing else. */
+export const telegrafBindingKey = "tenant.#";
+/** The policy that bounds Telegraf's queue. */
+export const telegrafQueuePolicy = "telegraf-queue-limits";
+
+/**
+ * The broker's own users. `bridge` is the provider bridge's management API user, which keeps
+ * tenants' publishers (PUT/DELETE `/api/users/{user}`, PUT `/api/permissions/…` and
+ * `/api/topic-permissions/…`, DELETE `/api/connections/username/{user}`). RabbitMQ lets only
+ * users tagged `administrator` manage users and permissions; no narrower tag exists. Its vhost
+ * permissions are none at all: it cannot open an AMQP connection, read a queue or publish, so
+ * the credential is only good against the management API, which only the bridge's pods reach.
+ * (An administrator can grant itself permissions, so that API's NetworkPolicy is what bounds it.)
+ * `telegraf` consumes Telegraf's queue and nothing else. There is no `guest` and no human
+ * account: a blank node importing definitions creates neither, and operators use
+ * `rabbitmqctl` in the pod, which authenticates with the node's Erlang cookie.
+ */
+export const rabbitmqUsers = {
+    bridge: { username: "cdm-bridge", tags: ["administrator"] },
+    telegraf: { username: "telegraf", tags: [] },
+} as const satisfies Record<string, { username: string; tags: readonly string[] }>;
+
+export type RabbitmqUserName = keyof typeof rabbitmqUsers;
+
+/**
+ * Telegraf's permissions: read its queue only (consume, get, ack). No configure and no write, so
+ * it cannot declare, bind, delete or publish; Telegraf's `amqp_consumer` therefore runs with
+ * `telegrafAmqpConsumer`'s settings, which skip the exchange declaration and the binding and
+ * declare the queue passively (a passive declare needs no permission).
+ */
+export const telegrafPermissions = { configure: "^$", write: "^$", read: `^${literal(telegrafQueue)}$` };
+
+/** The `inputs.amqp_consumer` settings Telegraf's permissions are made for. */
+export const telegrafAmqpConsumer = {
+    /** Empty: Telegraf declares no exchange (that would need configure on it). */
+    exchange: "",
+    queue: telegrafQueue,
+    /** Only checks that the queue exists; its type and limits stay the broker's. */
+    queue_passive: true,
+    /** Empty: Telegraf binds nothing (that would need write on the queue); the definitions bind it. */
+    binding_key: "",
+} as const;
+
+/**
+ * How much Telegraf's queue holds while Telegraf is stopped or slow. The queue drops its oldest
+ * messages beyond either limit (`drop-head`): publishers are never refused or blocked, and what
+ * remains is the newest telemetry, which is what a platform dashboard wants after an outage.
+ * (`reject-publish` would instead fail every tenant's rule chain until Telegraf is back, and
+ * without a bound the queue would fill the volume until RabbitMQ's disk alarm blocked every
+ * publisher.) The limits must fit the data volume with its free-space reserve: see rabbitmq.ts.
+ */
+export interface QueueLimits {
+    /** Messages held at most. */
+    readonly maxLength: number;
+    /** Bytes of message bodies held at most. */
+    readonly maxLengthBytes: number;
+    /**
+     * Deliveries of one message before the queue drops it: a message that crashes its consumer
+     * every time cannot block the queue (quorum queues count redeliveries).
+     */
+    readonly deliveryLimit: number;
+}
+
+/**
+ * One GiB or a million messages: a few hours of platform telemetry at hundreds of messages a
+ * second, well inside the data volume.
+ */
+export const telegrafQueueLimits: QueueLimits = {
+    maxLength: 1_000_000,
+    maxLengthBytes: 1024 ** 3,
+    deliveryLimit: 20,
+};
+
+/** A user as the definitions file carries it: hashed password, tags. */
+export interface DefinitionsUser {
+    readonly name: string;
+    readonly password_hash: string;
+    readonly hashing_algorithm: "rabbit_password_hashing_sha256";
+    readonly tags: readonly string[];
+}
+
+export interface DefinitionsPermission {
+    readonly user: string;
+    readonly vhost: string;
+    readonly configure: string;
+    readonly write: string;
+    readonly read: string;
+}
+
+export interface DefinitionsExchange {
+    readonly name: string;
+    readonly vhost: string;
+    readonly type: "topic";
+    readonly durable: boolean;
+    readonly auto_delete: boolean;
+    readonly internal: boolean;
+    readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+export interface DefinitionsQueue {
+    readonly name: string;
+    readonly vhost: string;
+    readonly durable: boolean;
+    readonly auto_delete: boolean;
+    readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+export interface DefinitionsBinding {
+    readonly source: string;
+    readonly vhost: string;
+    readonly destination: string;
+    readonly destination_type: "queue";
+    readonly routing_key: string;
+    readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+export interface DefinitionsPolicy {
+    readonly vhost: string;
+    readonly name: string;
+    readonly pattern: string;
+    readonly "apply-to": "queues";
+    readonly priority: number;
+    readonly definition: Readonly<Record<string, string | number>>;
+}
+
+/** RabbitMQ's definitions file, limited to what the platform declares. */
+export interface Definitions {
+    readonly users: readonly DefinitionsUser[];
+    readonly vhosts: readonly { readonly name: string }[];
+    readonly permissions: readonly DefinitionsPermission[];
+    readonly exchanges: readonly DefinitionsExchange[];
+    readonly queues: readonly DefinitionsQueue[];
+    readonly bindings: readonly DefinitionsBinding[];
+    readonly policies: readonly DefinitionsPolicy[];
+}
+
+/**
+ * RabbitMQ's `rabbit_password_hashing_sha256` hash of `password`: base64 of a 4-byte salt and
+ * SHA-256(salt ‖ password). The salt is derived from the user and the password (not random), so
+ * the rendered definitions, and with them the Secret and the pod's checksum, change only when a
+ * password does: a random salt would rewrite the Secret and restart the broker on every update.
+ * It still differs per user and per password; the passwords are 32 random characters, so the
+ * salt has no dictionary to defend against.
+ */
+export function passwordHash(username: string, password: string): string {
+    const salt = createHmac("sha256", password).update(`rabbitmq-salt:${username}`).digest().subarray(0, 4);
+    const digest = createHash("sha256").update(salt).update(password).digest();
+    return Buffer.concat([salt, digest]).toString("base64");
+}
+
+/** A user of the definitions file with the hash of `password`. */
+export function definitionsUser(
+    username: string,
+    password: string,
+    tags: readonly string[],
+): DefinitionsUser {
+    return {
+        name: username,
+        password_hash: passwordHash(username, password),
+        hashing_algorithm: "rabbit_password_hashing_sha256",
+        tags: [...tags],
+    };
+}
+
+/**
+ * The policy that bounds Telegraf's queue. A policy rather than queue arguments: a boot-time
+ * import updates policies in place (a queue's arguments are fixed at declaration), so changed
+ * limits apply at the next start without recreating the queue.
+ */
+export function telegrafPolicy(limits: QueueLimits): DefinitionsPolicy {
+    return {
+        vhost: metricsVhost,
+        name: telegrafQueuePolicy,
+        pattern: `^${literal(telegrafQueue)}$`,
+        "apply-to": "queues",
+        priority: 0,
+        definition: {
+            "max-length": limits.maxLength,
+            "max-length-bytes": limits.maxLengthBytes,
+            overflow: "drop-head",
+            "delivery-limit": limits.deliveryLimit,
+        },
+    };
+}
+
+/**
+ * The provider broker's definitions for the given passwords.
+ *
+ * Telegraf's queue is a quorum queue: durable, its messages written to a replicated log and
+ * fsynced before a publisher confirm; the queue type RabbitMQ 4 recommends for durable data
+ * (classic mirrored queues are gone). With one node it has one member; when the broker grows
+ * to three, `rabbitmq-queues grow` adds members in place, whereas a classic queue would have to
+ * be deleted and redeclared (a queue's type cannot change). It also counts redeliveries, which
+ * the delivery limit needs.
+ */
+export function metricsBrokerDefinitions(
+    passwords: Readonly<Record<RabbitmqUserName, string>>,
+    limits: QueueLimits = telegrafQueueLimits,
+): Definitions {
+    const { bridge, telegraf } = rabbitmqUsers;
+    return {
+        users: [
+            definitionsUser(bridge.username, passwords.bridge, bridge.tags),
+            definitionsUser(telegraf.username, passwords.telegraf, telegraf.tags),
+        ],
+        vhosts: [{ name: metricsVhost }],
+        // The bridge has none: see rabbitmqUsers.
+        permissions: [{ user: telegraf.username, vhost: metricsVhost, ...telegrafPermissions }],
+        exchanges: [
+            {
+                name: telemetryExchange,
+                vhost: metricsVhost,
+                type: "topic",
+                durable: true,
+                auto_delete: false,
+                internal: false,
+                arguments: {},
+            },
+        ],
+        queues: [
+            {
+                name: telegrafQueue,
+                vhost: metricsVhost,
+                durable: true,
+                auto_delete: false,
+                arguments: { "x-queue-type": "quorum" },
+            },
+        ],
+        bindings: [
+            {
+                source: telemetryExchange,
+                vhost: metricsVhost,
+                destination: telegrafQueue,
+                destination_type: "queue",
+                routing_key: telegrafBindingKey,
+                arguments: {},
+            },
+        ],
+        policies: [telegrafPolicy(limits)],
+    };
+}
+
+/** The definitions file's text: stable key order, two-space indentation, a final newline. */
+export function renderDefinitions(definitions: Definitions): string {
+    return `${JSON.stringify(definitions, null, 2)}\n`;
+}

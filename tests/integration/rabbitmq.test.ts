@@ -1,0 +1,307 @@
+/**
+ * The provider RabbitMQ's definitions on a real broker (scripts/peers/rabbitmq.sh boots Debian's
+ * RabbitMQ with the file components/rabbitmq/definitions.ts renders): the users exist with the
+ * hashed passwords and nothing else does; the provider bridge's user keeps tenants' publishers
+ * through the bridge's own code and can do nothing over AMQP; Telegraf consumes its queue and can
+ * neither publish, declare nor bind; a tenant's message lands in Telegraf's queue as published;
+ * the queue drops its oldest messages beyond its limit and never refuses a publisher; AMQPS with
+ * the deployed TLS settings serves the chain to its root.
+ */
+import { PGlite } from "@electric-sql/pglite";
+import amqp, { Channel, ChannelModel } from "amqplib";
+import { readFileSync } from "node:fs";
+import { connect as tlsConnect, TLSSocket } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+    telegrafPolicy,
+    telegrafQueue,
+    telegrafQueueLimits,
+    telegrafQueuePolicy,
+} from "../../components/rabbitmq/definitions";
+import { setPublisher } from "../../runtime/bridge/amqp-publisher";
+import { Database, pgliteDatabase } from "../../runtime/bridge/db/database";
+import { migrate } from "../../runtime/bridge/db/migrations";
+import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
+import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
+import { startPeer, stopPeer } from "../support/peers";
+
+let rabbit: Record<string, string>;
+let db: Database;
+const connections: ChannelModel[] = [];
+
+beforeAll(async () => {
+    rabbit = startPeer("rabbitmq");
+    db = pgliteDatabase(new PGlite());
+    await migrate(db);
+});
+
+afterAll(async () => {
+    for (const c of connections) await c.close().catch(() => undefined);
+    await db?.close();
+    stopPeer("rabbitmq");
+});
+
+const amqpUrl = (user: string, password: string) =>
+    `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${rabbit.AMQP_PORT}/${metricsVhost}`;
+
+async function connect(user: string, password: string): Promise<ChannelModel> {
+    const connection = await amqp.connect(amqpUrl(user, password));
+    connection.on("error", () => undefined);
+    connections.push(connection);
+    return connection;
+}
+
+const telegraf = () => connect(rabbit.RABBITMQ_TELEGRAF_USERNAME, rabbit.RABBITMQ_TELEGRAF_PASSWORD);
+
+/** A management API call as `user`; answers the status and the parsed body. */
+async function management(method: string, path: string, user: "admin" | "bridge" = "admin") {
+    const [name, password] =
+        user === "admin"
+            ? [rabbit.RABBITMQ_USERNAME, rabbit.RABBITMQ_PASSWORD]
+            : [rabbit.RABBITMQ_BRIDGE_USERNAME, rabbit.RABBITMQ_BRIDGE_PASSWORD];
+    const res = await fetch(`${rabbit.RABBITMQ_MGMT_URL}/api${path}`, {
+        method,
+        headers: { authorization: `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}` },
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+}
+
+/**
+ * Runs `action` on a fresh channel of `connection`: "ok", or the broker's refusal (it closes the
+ * channel with ACCESS_REFUSED or PRECONDITION_FAILED).
+ */
+async function attempt(connection: ChannelModel, action: (channel: Channel) => Promise<unknown>) {
+    const channel = await connection.createConfirmChannel();
+    const closed = new Promise<string>((resolve) => channel.on("error", (e: Error) => resolve(e.message)));
+    const done = action(channel).then(
+        () => "ok",
+        (e: Error) => e.message,
+    );
+    const outcome = await Promise.race([closed, done]);
+    if (outcome === "ok") await channel.close();
+    return outcome;
+}
+
+/** Publishes with a confirm; "ok", "nack" or the broker's refusal. */
+const publish = (connection: ChannelModel, routingKey: string, body: string, exchange = telemetryExchange) =>
+    attempt(connection, async (channel) => {
+        channel.publish(exchange, routingKey, Buffer.from(body), { contentType: "application/json" });
+        await (channel as amqp.ConfirmChannel).waitForConfirms();
+    });
+
+/** Everything in Telegraf's queue, taken as Telegraf would and acknowledged. */
+async function drain(connection: ChannelModel): Promise<{ routingKey: string; body: string }[]> {
+    const channel = await connection.createChannel();
+    const out: { routingKey: string; body: string }[] = [];
+    for (;;) {
+        const message = await channel.get(telegrafQueue);
+        if (!message) break;
+        out.push({ routingKey: message.fields.routingKey, body: message.content.toString() });
+        channel.ack(message);
+    }
+    await channel.close();
+    return out;
+}
+
+/** A tenant's publisher, made as the provider bridge makes it, with the bridge's own broker user. */
+async function tenantPublisher(tenantId: string) {
+    const admin = new RabbitmqAdmin({
+        url: rabbit.RABBITMQ_MGMT_URL,
+        username: rabbit.RABBITMQ_BRIDGE_USERNAME,
+        password: rabbit.RABBITMQ_BRIDGE_PASSWORD,
+    });
+    const answer = await setPublisher(db, admin, tenantId);
+    return { answer, connection: await connect(answer.username, answer.password) };
+}
+
+describe("the provider broker's definitions", () => {
+    it("boot with the platform's users only, Telegraf's quorum queue bound to tenants' keys, and its limits", async () => {
+        const users = await management("GET", "/users");
+        expect(users.json.map((u: { name: string; tags: string[] }) => [u.name, u.tags])).toEqual([
+            ["cdm-bridge", ["administrator"]],
+            ["cdm-test-admin", ["administrator"]],
+            ["telegraf", []],
+        ]);
+        const vhost = encodeURIComponent(metricsVhost);
+        const permissions = await management("GET", `/vhosts/${vhost}/permissions`);
+        expect(permissions.json.map((p: any) => [p.user, p.configure, p.write, p.read]).sort()).toEqual([
+            ["cdm-test-admin", ".*", ".*", ".*"],
+            ["telegraf", "^$", "^$", "^cdm\\.telemetry\\.telegraf$"],
+        ]);
+        // The management plugin reports a queue's policy with its statistics, a few seconds late.
+        let queue = await management("GET", `/queues/${vhost}/${telegrafQueue}`);
+        for (let i = 0; i < 40 && !queue.json.policy; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            queue = await management("GET", `/queues/${vhost}/${telegrafQueue}`);
+        }
+        expect(queue.json).toMatchObject({
+            type: "quorum",
+            durable: true,
+            policy: telegrafQueuePolicy,
+            effective_policy_definition: telegrafPolicy({
+                ...telegrafQueueLimits,
+                maxLength: Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH),
+            }).definition,
+        });
+        const bindings = await management("GET", `/exchanges/${vhost}/${telemetryExchange}/bindings/source`);
+        expect(bindings.json.map((b: any) => [b.destination, b.routing_key])).toEqual([
+            [telegrafQueue, "tenant.#"],
+        ]);
+        expect((await management("GET", "/vhosts")).json.map((v: { name: string }) => v.name)).toEqual([
+            metricsVhost,
+        ]);
+    });
+});
+
+describe("the provider bridge's broker user", () => {
+    it("makes, rotates and removes a publisher through the management API", async () => {
+        const first = await tenantPublisher("initech");
+        const second = await setPublisher(
+            db,
+            new RabbitmqAdmin({
+                url: rabbit.RABBITMQ_MGMT_URL,
+                username: rabbit.RABBITMQ_BRIDGE_USERNAME,
+                password: rabbit.RABBITMQ_BRIDGE_PASSWORD,
+            }),
+            "initech",
+        );
+        expect(second.password).not.toBe(first.answer.password);
+        await expect(connect("tenant-initech", first.answer.password)).rejects.toThrow(/ACCESS_REFUSED|403/);
+        expect((await management("DELETE", "/users/tenant-initech", "bridge")).status).toBe(204);
+    });
+
+    it("cannot open an AMQP connection or touch the queue's messages", async () => {
+        await expect(
+            connect(rabbit.RABBITMQ_BRIDGE_USERNAME, rabbit.RABBITMQ_BRIDGE_PASSWORD),
+        ).rejects.toThrow();
+        const vhost = encodeURIComponent(metricsVhost);
+        expect(
+            (await management("DELETE", `/queues/${vhost}/${telegrafQueue}/contents`, "bridge")).status,
+        ).toBe(401);
+        expect(
+            (
+                await management("POST", `/queues/${vhost}/${telegrafQueue}/get`, "bridge").catch(() => ({
+                    status: 0,
+                }))
+            ).status,
+        ).not.toBe(200);
+    });
+});
+
+describe("Telegraf's broker user", () => {
+    it("consumes its queue as Telegraf does: a passive declare, prefetch, consume", async () => {
+        const connection = await telegraf();
+        expect(
+            await attempt(connection, async (channel) => {
+                await channel.checkQueue(telegrafQueue);
+                await channel.prefetch(50);
+                const { consumerTag } = await channel.consume(telegrafQueue, () => undefined);
+                await channel.cancel(consumerTag);
+            }),
+        ).toBe("ok");
+    });
+
+    it("can neither publish, declare, bind nor delete", async () => {
+        const connection = await telegraf();
+        const refused = /ACCESS_REFUSED/;
+        expect(await publish(connection, "tenant.acme.dev-1", "{}")).toMatch(refused);
+        expect(await publish(connection, telegrafQueue, "{}", "")).toMatch(refused);
+        expect(await attempt(connection, (c) => c.assertQueue("telegraf"))).toMatch(refused);
+        expect(
+            await attempt(connection, (c) =>
+                c.assertQueue(telegrafQueue, { durable: true, arguments: { "x-queue-type": "quorum" } }),
+            ),
+        ).toMatch(refused);
+        expect(await attempt(connection, (c) => c.assertQueue("", { exclusive: true }))).toMatch(refused);
+        expect(await attempt(connection, (c) => c.bindQueue(telegrafQueue, telemetryExchange, "#"))).toMatch(
+            refused,
+        );
+        expect(await attempt(connection, (c) => c.assertExchange(telemetryExchange, "topic"))).toMatch(
+            refused,
+        );
+        expect(await attempt(connection, (c) => c.deleteQueue(telegrafQueue))).toMatch(refused);
+    });
+});
+
+describe("a tenant's telemetry", () => {
+    it("lands in Telegraf's queue exactly as published, under the tenant's own routing keys only", async () => {
+        const consumer = await telegraf();
+        await drain(consumer);
+        const { answer, connection } = await tenantPublisher("acme");
+        expect(answer).toMatchObject({ username: "tenant-acme", routing_key_prefix: "tenant.acme." });
+        const body = JSON.stringify({ tenant: "acme", device: "dev-1", ts: 1767225600000, cpu_usage: 23.4 });
+        expect(await publish(connection, "tenant.acme.dev-1", body)).toBe("ok");
+        expect(await publish(connection, "tenant.globex.dev-1", body)).toMatch(/ACCESS_REFUSED/);
+        // The publisher cannot read what tenants publish.
+        expect(await attempt(connection, (c) => c.get(telegrafQueue))).toMatch(/ACCESS_REFUSED/);
+        expect(await drain(consumer)).toEqual([{ routingKey: "tenant.acme.dev-1", body }]);
+    });
+
+    it("is bounded while Telegraf is away: the oldest messages go, publishers are never refused", async () => {
+        const limit = Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH);
+        const consumer = await telegraf();
+        await drain(consumer);
+        const { connection } = await tenantPublisher("acme");
+        const channel = await connection.createConfirmChannel();
+        const total = limit + 25;
+        for (let i = 0; i < total; i++) {
+            channel.publish(telemetryExchange, "tenant.acme.dev-1", Buffer.from(`{"seq":${i}}`));
+        }
+        // Every message confirmed: drop-head never refuses a publisher.
+        await channel.waitForConfirms();
+        await channel.close();
+        const check = await consumer.createChannel();
+        expect((await check.checkQueue(telegrafQueue)).messageCount).toBe(limit);
+        await check.close();
+        const kept = await drain(consumer);
+        expect(kept.map((m) => JSON.parse(m.body).seq)).toEqual(
+            Array.from({ length: limit }, (_, i) => total - limit + i),
+        );
+    });
+});
+
+describe("AMQPS with the deployed TLS settings", () => {
+    /** A TLS handshake with the AMQPS listener; the socket or the client's refusal. */
+    const handshake = (options: { ca?: Buffer; maxVersion?: "TLSv1.2" }) =>
+        new Promise<TLSSocket | string>((resolve) => {
+            const socket = tlsConnect({
+                host: "127.0.0.1",
+                port: Number(rabbit.AMQPS_PORT),
+                servername: "localhost",
+                ...options,
+            });
+            socket.once("secureConnect", () => resolve(socket));
+            socket.once("error", (e) => resolve(e.message));
+        });
+
+    it("sends the certificate and its intermediate, verifiable against the root alone, over TLS 1.3 or 1.2", async () => {
+        const root = readFileSync(rabbit.RABBITMQ_CA_FILE);
+        const socket = await handshake({ ca: root });
+        expect(typeof socket).not.toBe("string");
+        const tls = socket as TLSSocket;
+        expect(tls.getProtocol()).toBe("TLSv1.3");
+        const leaf = tls.getPeerCertificate(true);
+        expect([leaf.subject.CN, leaf.issuer.CN, leaf.issuerCertificate.issuer.CN]).toEqual([
+            "localhost",
+            "cdm test intermediate",
+            "cdm test root",
+        ]);
+        tls.destroy();
+        expect(await handshake({})).toMatch(/self.signed certificate in certificate chain/);
+        const older = (await handshake({ ca: root, maxVersion: "TLSv1.2" })) as TLSSocket;
+        expect(older.getProtocol()).toBe("TLSv1.2");
+        older.destroy();
+    });
+
+    it("lets a tenant's publisher in over AMQPS with its password, no client certificate", async () => {
+        const { answer } = await tenantPublisher("acme");
+        const connection = await amqp.connect(
+            `amqps://${answer.username}:${encodeURIComponent(answer.password)}@127.0.0.1:${rabbit.AMQPS_PORT}/${metricsVhost}`,
+            { ca: [readFileSync(rabbit.RABBITMQ_CA_FILE)], servername: "localhost" },
+        );
+        connections.push(connection);
+        expect(await publish(connection, "tenant.acme.dev-2", "{}")).toBe("ok");
+        expect(await drain(await telegraf())).toEqual([{ routingKey: "tenant.acme.dev-2", body: "{}" }]);
+    });
+});
