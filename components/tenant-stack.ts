@@ -118,6 +118,7 @@ export class TenantStack extends pulumi.ComponentResource {
             {
                 tenantId: config.tenantId,
                 namespace: config.namespace,
+                domain: config.domain,
                 platformCa,
                 bridgeUrl: this.providerEndpoints.bridge,
                 onboardingToken: config.onboardingToken,
@@ -173,7 +174,12 @@ export class TenantStack extends pulumi.ComponentResource {
         );
         this.hawkbit = new Hawkbit(
             `${name}-hawkbit`,
-            { context, database: this.postgres.connection("hawkbit"), publicOrigin: this.endpoints.ota },
+            {
+                context,
+                database: this.postgres.connection("hawkbit"),
+                publicOrigin: this.endpoints.ota,
+                subCa: { certificate: subCa.certificate, chain: subCa.chain, key: subCa.key },
+            },
             child,
         );
         const vpn = createVpnNamespace(name, config, child);

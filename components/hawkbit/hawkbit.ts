@@ -3,7 +3,8 @@ import { bridgeApp, hawkbitCredentialsSecret, hawkbitService } from "../bridge/e
 import { imageRef, images } from "../images";
 import { AppIdentity, objectMeta, StackContext } from "../k8s/context";
 import { createCredentialSecret, generatedPassword } from "../k8s/secret";
-import { createIngress } from "../k8s/service";
+import { createIngress, ingressTlsSecret } from "../k8s/service";
+import { TenantServerCertificate, TenantServerCertificateArgs } from "../pki/tenant-server-certificate";
 import { Workload } from "../k8s/workload";
 import { PostgresConnection } from "../postgres/postgres";
 import {
@@ -24,6 +25,8 @@ export interface HawkbitArgs {
     readonly database: PostgresConnection;
     /** Public origin of the OTA endpoint (`https://ota.<tenant>.<domain>`); the Ingress is bound to its host. */
     readonly publicOrigin: string;
+    /** The tenant Sub-CA, which signs the OTA endpoint's certificate (devices trust the platform root). */
+    readonly subCa: TenantServerCertificateArgs["subCa"];
 }
 
 /** The Secret with the tenant admin's credentials (`username`, `password`), for operators. */
@@ -172,20 +175,34 @@ export class Hawkbit extends pulumi.ComponentResource {
             },
             child,
         );
+        const host = new URL(args.publicOrigin).host;
+        // DDI's TLS comes from the platform PKI (the tenant Sub-CA), not the ingress issuer:
+        // rauc-hawkbit-updater trusts the device's store, which holds the platform root.
+        const tlsCertificate = new TenantServerCertificate(
+            `${name}-tls`,
+            {
+                context: ctx,
+                identity,
+                secretName: ingressTlsSecret(hawkbitService.app),
+                dnsNames: [host],
+                subCa: args.subCa,
+            },
+            child,
+        );
         createIngress(
             `${name}-ingress`,
-            ctx,
+            { ...ctx, ingress: { ...ctx.ingress, tlsIssuer: undefined } },
             // nginx refuses request bodies over 1 MiB by default: every artifact upload.
             objectMeta(ctx, identity, hawkbitService.app, {
                 "nginx.ingress.kubernetes.io/proxy-body-size": maxRequestSize,
             }),
             publicHawkbitPaths.map((path) => ({
-                host: new URL(args.publicOrigin).host,
+                host,
                 path,
                 service: hawkbitService.app,
                 port: hawkbitService.port,
             })),
-            child,
+            { ...child, dependsOn: [tlsCertificate] },
         );
         this.internalUrl = pulumi.interpolate`http://${workload.host!}:${hawkbitService.port}`;
         this.registerOutputs({ internalUrl: this.internalUrl, adminSecret: this.adminSecret });

@@ -25,6 +25,7 @@ export function createCredentialSecret(
     metadata: { name: string; namespace: pulumi.Input<string>; labels?: Record<string, string> },
     data: Readonly<Record<string, pulumi.Input<string>>>,
     opts: pulumi.CustomResourceOptions,
+    type: "Opaque" | "kubernetes.io/tls" = "Opaque",
 ): { secret: k8s.core.v1.Secret; ref: (key: string) => SecretKeyRef } {
     const keys = Object.keys(data);
     // Each value is its own secret, so one value known only after deployment (a generated
@@ -32,7 +33,7 @@ export function createCredentialSecret(
     const stringData = Object.fromEntries(
         Object.entries(data).map(([key, value]) => [key, pulumi.secret(value)]),
     );
-    const secret = new k8s.core.v1.Secret(name, { metadata, type: "Opaque", stringData }, opts);
+    const secret = new k8s.core.v1.Secret(name, { metadata, type, stringData }, opts);
     const ref = (key: string): SecretKeyRef => {
         if (!keys.includes(key)) {
             throw new Error(`Secret ${metadata.name} has no key ${key} (it has ${keys.join(", ")})`);

@@ -9,6 +9,8 @@ export interface TenantSubCaArgs {
     readonly tenantId: string;
     /** The tenant's namespace, whose step-ca Service names the Sub-CA may issue. */
     readonly namespace: string;
+    /** The domain of the tenant's public endpoints (`<service>.<tenant>.<domain>`), which it may issue too. */
+    readonly domain: string;
     /** The platform root and provider intermediate (PEM) the signed Sub-CA must chain to. */
     readonly platformCa: pulumi.Input<{ root: string; intermediate: string }>;
     /** Base URL of the provider bridge (from the provider stack). */
@@ -44,8 +46,9 @@ export class TenantSubCa extends pulumi.ComponentResource {
             {
                 privateKeyPem: key.privateKeyPem,
                 subject: { commonName: subCaCommonName(args.tenantId), organization },
-                // They become the certificate's name constraints: the tenant's devices and step-ca only.
-                dnsNames: subCaPermittedNames(args.tenantId, args.namespace),
+                // They become the certificate's name constraints: the tenant's devices, its
+                // step-ca and its public endpoints only.
+                dnsNames: subCaPermittedNames(args.tenantId, args.namespace, args.domain),
             },
             // Protected: a new request (ECDSA signatures differ every time) would replace the certificate.
             keep,
@@ -57,7 +60,7 @@ export class TenantSubCa extends pulumi.ComponentResource {
                 tenantId: args.tenantId,
                 csrPem: request.certRequestPem,
                 publicKeyPem: key.publicKeyPem,
-                permittedNames: subCaPermittedNames(args.tenantId, args.namespace),
+                permittedNames: subCaPermittedNames(args.tenantId, args.namespace, args.domain),
                 issuerPem: pulumi.output(args.platformCa).apply((ca) => ca.intermediate),
                 rootPem: pulumi.output(args.platformCa).apply((ca) => ca.root),
                 token: pulumi.secret(args.onboardingToken ?? ""),

@@ -98,7 +98,12 @@ export async function authenticateTenant(
  * Sub-CA, and its DNS names are exactly the tenant's permitted names (they become the
  * certificate's name constraints, so nothing else may slip in). Returns the public key (PEM).
  */
-export async function checkSubCaCsr(pem: string, tenantId: string, namespace: string): Promise<string> {
+export async function checkSubCaCsr(
+    pem: string,
+    tenantId: string,
+    namespace: string,
+    domain: string,
+): Promise<string> {
     let csr: x509.Pkcs10CertificateRequest;
     try {
         csr = new x509.Pkcs10CertificateRequest(pem);
@@ -119,7 +124,7 @@ export async function checkSubCaCsr(pem: string, tenantId: string, namespace: st
         ? new x509.SubjectAlternativeNameExtension(sanExtension.rawData).names.items
         : [];
     const dns = names.filter((n) => n.type === "dns").map((n) => n.value);
-    const expected = subCaPermittedNames(tenantId, namespace);
+    const expected = subCaPermittedNames(tenantId, namespace, domain);
     if (dns.length !== names.length || [...dns].sort().join() !== [...expected].sort().join()) {
         throw new ApiError(400, "csr_refused", `the request's names must be exactly ${expected.join(", ")}`);
     }
@@ -131,11 +136,12 @@ export async function signSubCa(
     s: SubCaSigning,
     tenantId: string,
     csrPem: string,
-    namespace: string,
+    tenant: { readonly namespace: string; readonly domain: string },
     actor: string,
 ): Promise<SubCaResponse> {
-    const publicKeyPem = await checkSubCaCsr(csrPem, tenantId, namespace);
-    const permittedNames = subCaPermittedNames(tenantId, namespace);
+    const { namespace, domain } = tenant;
+    const publicKeyPem = await checkSubCaCsr(csrPem, tenantId, namespace, domain);
+    const permittedNames = subCaPermittedNames(tenantId, namespace, domain);
     const token = await createToken(s.provisioner, {
         caDnsName: s.audienceHost,
         subject: subCaCommonName(tenantId),

@@ -191,8 +191,8 @@ describe("hawkBit traffic", () => {
 
     it("publishes DDI of tenant DEFAULT and the management API at the OTA host, nothing else", () => {
         const ingress = kubeObject(acme, "Ingress", "hawkbit");
+        // No cert-manager issuer: the TLS Secret is the tenant Sub-CA's certificate (below).
         expect(ingress.metadata.annotations).toEqual({
-            "cert-manager.io/cluster-issuer": "letsencrypt",
             "nginx.ingress.kubernetes.io/proxy-body-size": "1025m",
         });
         expect(ingress.spec.tls).toEqual([
@@ -210,6 +210,28 @@ describe("hawkBit traffic", () => {
                 { name: "hawkbit", port: { number: 8080 } },
             ]),
         );
+    });
+
+    it("serves DDI with a certificate from the tenant Sub-CA, which chains to the platform root", () => {
+        expect(
+            find(acme, "tls:index/certRequest:CertRequest", "tenant-acme-hawkbit-tls-request").inputs,
+        ).toMatchObject({
+            subject: { commonName: "ota.acme.cdm.example.com" },
+            dnsNames: ["ota.acme.cdm.example.com"],
+        });
+        expect(
+            find(acme, "tls:index/locallySignedCert:LocallySignedCert", "tenant-acme-hawkbit-tls-certificate")
+                .inputs,
+        ).toMatchObject({
+            validityPeriodHours: 2160,
+            earlyRenewalHours: 720,
+            allowedUses: ["digital_signature", "server_auth"],
+            caPrivateKeyPem: "<<secret>>",
+        });
+        const secret = find(acme, "kubernetes:core/v1:Secret", "tenant-acme-hawkbit-tls-secret");
+        expect(secret.inputs.type).toBe("kubernetes.io/tls");
+        expect(secret.inputs.metadata.name).toBe("hawkbit-tls");
+        expect(secret.secretPaths).toEqual(["stringData"]);
     });
 
     it("gives the bridge the credentials Secret it reads and the Service it calls", () => {

@@ -167,6 +167,8 @@ describe("tenant Sub-CA and step-ca", () => {
             "step-ca.cdm-tenant-acme",
             "step-ca.cdm-tenant-acme.svc",
             "step-ca.cdm-tenant-acme.svc.cluster.local",
+            // Its public endpoints: hawkBit's DDI (and later MQTTS) is served with its certificates.
+            "acme.cdm.example.com",
         ]);
         const signed = find(acme, "pulumi-nodejs:dynamic:Resource", "tenant-acme-sub-ca-certificate");
         expect(signed.inputs.permittedNames).toEqual(request.inputs.dnsNames);

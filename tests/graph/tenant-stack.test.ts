@@ -17,6 +17,7 @@ describe("tenant stack graph", () => {
             "cdm:k8s:StackNamespace": 2,
             "cdm:postgres:Postgres": 1,
             "cdm:pki:TenantSubCa": 1,
+            "cdm:pki:TenantServerCertificate": 1,
             "cdm:step-ca:StepCa": 1,
             "cdm:wireguard:ServerKey": 1,
             "cdm:wireguard:Server": 1,
@@ -46,7 +47,7 @@ describe("tenant stack graph", () => {
             "kubernetes:core/v1:ResourceQuota": 2,
             "kubernetes:core/v1:LimitRange": 2,
             "kubernetes:networking.k8s.io/v1:NetworkPolicy": 11,
-            "kubernetes:core/v1:Secret": 16,
+            "kubernetes:core/v1:Secret": 17,
             "kubernetes:core/v1:ConfigMap": 5,
             "kubernetes:core/v1:ServiceAccount": 6,
             "kubernetes:core/v1:Service": 7,
@@ -54,8 +55,9 @@ describe("tenant stack graph", () => {
             "kubernetes:batch/v1:Job": 1,
             "random:index/randomBytes:RandomBytes": 1,
             "random:index/randomPassword:RandomPassword": 13,
-            "tls:index/privateKey:PrivateKey": 2,
-            "tls:index/certRequest:CertRequest": 1,
+            "tls:index/privateKey:PrivateKey": 3,
+            "tls:index/certRequest:CertRequest": 2,
+            "tls:index/locallySignedCert:LocallySignedCert": 1,
         });
     });
 

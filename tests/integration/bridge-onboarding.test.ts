@@ -138,7 +138,7 @@ async function register(tenantId: string): Promise<string> {
 
 async function subCaRequest(
     tenantId: string,
-    names = subCaPermittedNames(tenantId, `cdm-tenant-${tenantId}`),
+    names = subCaPermittedNames(tenantId, `cdm-tenant-${tenantId}`, "cdm.example.com"),
     key?: KeyPair,
 ) {
     const k = key ?? (await ecKey());
@@ -158,7 +158,7 @@ describe("tenant onboarding on real peers", () => {
             tenantId: "acme",
             csrPem,
             publicKeyPem: key.publicPem,
-            permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme"),
+            permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com"),
             issuerPem: ica.pem,
             rootPem: root.pem,
             token,
@@ -209,7 +209,10 @@ describe("tenant onboarding on real peers", () => {
                 async () =>
                     call("POST", "/v1/tenants/globex/sub-ca", globex, {
                         csr_pem: (
-                            await subCaRequest("initech", subCaPermittedNames("globex", "cdm-tenant-globex"))
+                            await subCaRequest(
+                                "initech",
+                                subCaPermittedNames("globex", "cdm-tenant-globex", "cdm.example.com"),
+                            )
                         ).csrPem,
                     }),
                 400,
@@ -221,23 +224,27 @@ describe("tenant onboarding on real peers", () => {
                     call("POST", "/v1/tenants/globex/sub-ca", globex, {
                         csr_pem: (
                             await subCaRequest("globex", [
-                                ...subCaPermittedNames("globex", "cdm-tenant-globex"),
+                                ...subCaPermittedNames("globex", "cdm-tenant-globex", "cdm.example.com"),
                                 "cdm-platform",
                             ])
                         ).csrPem,
                     }),
                 400,
-                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex").join(", ")}`,
+                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex", "cdm.example.com").join(", ")}`,
             ],
             [
                 "another namespace's names",
                 async () =>
                     call("POST", "/v1/tenants/globex/sub-ca", globex, {
-                        csr_pem: (await subCaRequest("globex", subCaPermittedNames("globex", "cdm-provider")))
-                            .csrPem,
+                        csr_pem: (
+                            await subCaRequest(
+                                "globex",
+                                subCaPermittedNames("globex", "cdm-provider", "cdm.example.com"),
+                            )
+                        ).csrPem,
                     }),
                 400,
-                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex").join(", ")}`,
+                `the request's names must be exactly ${subCaPermittedNames("globex", "cdm-tenant-globex", "cdm.example.com").join(", ")}`,
             ],
             [
                 "a P-384 key",

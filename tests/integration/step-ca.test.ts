@@ -57,7 +57,10 @@ const work = mkdtempSync(join(tmpdir(), "pki-"));
 let nextPort = 19100 + Math.floor(Math.random() * 400);
 
 /** The Sub-CA's names as the tenant stack requests them; `localhost` because the test CA serves there. */
-const permitted = (id: string) => [...subCaPermittedNames(id, `cdm-tenant-${id}`), "localhost"];
+const permitted = (id: string) => [
+    ...subCaPermittedNames(id, `cdm-tenant-${id}`, "cdm.example.com"),
+    "localhost",
+];
 
 /** Onboards a tenant: Sub-CA key and CSR, signed by the provider step-ca, then its own step-ca. */
 async function onboard(id: string): Promise<Tenant> {
@@ -127,20 +130,10 @@ function files(name: string, contents: Record<string, string>): Record<string, s
     );
 }
 
-function opensslVerify(rootFile: string, untrusted: string, leaf: string) {
+function opensslVerify(rootFile: string, untrusted: string, leaf: string, purpose = "sslclient") {
     const r = spawnSync(
         "openssl",
-        [
-            "verify",
-            "-x509_strict",
-            "-purpose",
-            "sslclient",
-            "-CAfile",
-            rootFile,
-            "-untrusted",
-            untrusted,
-            leaf,
-        ],
+        ["verify", "-x509_strict", "-purpose", purpose, "-CAfile", rootFile, "-untrusted", untrusted, leaf],
         { encoding: "utf8" },
     );
     return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
@@ -387,6 +380,7 @@ describe("tenant separation", () => {
             "victim.globex.devices.cdm-platform",
             "api.cdm.example.com",
             "step-ca.cdm-tenant-globex.svc.cluster.local",
+            "ota.globex.cdm.example.com",
         ]) {
             const forged = await forge(name);
             const f = files(`forged-${name}`, {
@@ -438,6 +432,43 @@ describe("tenant separation", () => {
             .sign(await csr(await ecKey(), "dev-0105"), token)
             .catch((e: StepCaError) => e);
         expect((error as StepCaError).status).toBe(401);
+    });
+});
+
+describe("the tenant's public endpoints", () => {
+    it("are served with certificates of its own Sub-CA, which verify to the platform root", async () => {
+        // What the tenant stack's TenantServerCertificate makes for hawkBit's DDI host.
+        const acmeSubCa = {
+            pem: tenants.acme.subCa,
+            cert: new x509.X509Certificate(tenants.acme.subCa),
+            key: tenants.acme.subCaKey,
+        };
+        const server = await leafCertificate(acmeSubCa, "CN=ota.acme.cdm.example.com", [
+            new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "ota.acme.cdm.example.com" }]),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        ]);
+        const f = files("ota-server", {
+            root: root.pem,
+            chain: `${tenants.acme.subCa}${ica.pem}`,
+            leaf: server.pem,
+        });
+        expect(opensslVerify(f.root, f.chain, f.leaf, "sslserver")).toEqual({
+            status: 0,
+            output: `${f.leaf}: OK`,
+        });
+        expect(
+            await verifyChain({
+                leaf: server.pem,
+                intermediates: [tenants.acme.subCa, ica.pem],
+                roots: [root.pem],
+                usage: "serverAuth",
+            }),
+        ).toEqual([
+            "CN=ota.acme.cdm.example.com",
+            "O=cdm-platform, CN=acme.sub-ca.cdm-platform",
+            expect.stringContaining("Intermediate"),
+            expect.stringContaining("Root"),
+        ]);
     });
 });
 

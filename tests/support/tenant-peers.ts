@@ -43,7 +43,7 @@ export async function tenantPki(): Promise<Pick<TenantPeers, "root" | "ica" | "s
     const ica = await intermediateCa(intermediateProfile, root);
     // `localhost` too: the test CA serves there.
     const subCa = await intermediateCa(subCaProfile("acme"), ica, [
-        ...subCaPermittedNames("acme", "cdm-tenant-acme"),
+        ...subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com"),
         "localhost",
     ]);
     const provisioner = await testProvisioner(

@@ -26,7 +26,11 @@ let answer: { status: number; body: unknown } = { status: 201, body: {} };
 beforeAll(async () => {
     root = await rootCa(rootProfile);
     ica = await intermediateCa(intermediateProfile, root);
-    sub = await intermediateCa(subCaProfile("acme"), ica, subCaPermittedNames("acme", "cdm-tenant-acme"));
+    sub = await intermediateCa(
+        subCaProfile("acme"),
+        ica,
+        subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com"),
+    );
     // The server's own TLS certificate: a leaf for localhost signed by the test intermediate.
     const tls = await leafCertificate(ica, "CN=localhost", [
         new x509.SubjectAlternativeNameExtension([{ type: "dns", value: "localhost" }]),
@@ -51,7 +55,7 @@ const inputs = () => ({
     tenantId: "acme",
     csrPem: "CSR",
     publicKeyPem: sub.key.publicPem,
-    permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme"),
+    permittedNames: subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com"),
     issuerPem: ica.pem,
     rootPem: root.pem,
     token: "automation-token",

@@ -149,7 +149,7 @@ describe("bring your own root", () => {
 });
 
 describe("signed Sub-CA check", () => {
-    const names = subCaPermittedNames("acme", "cdm-tenant-acme");
+    const names = subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com");
     const expect_ = (sub: TestCa, extra: Partial<SubCaExpectation> = {}): SubCaExpectation => ({
         tenantId: "acme",
         publicKeyPem: sub.key.publicPem,

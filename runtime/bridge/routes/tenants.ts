@@ -90,7 +90,7 @@ export function tenantRoutes(app: FastifyInstance, r: ProviderRoutes): void {
                 r.signing,
                 tenantId,
                 request.body.csr_pem,
-                tenant.namespace,
+                tenant,
                 `tenant:${tenantId}`,
             );
             request.log.info({ tenantId }, "tenant Sub-CA signed");
