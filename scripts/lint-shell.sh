@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every shell script of the repository through shellcheck (Debian's package, installed if
-# missing): the peers' scripts, the VPN image's entrypoint, CI.
+# missing): the peers' scripts, the VPN image's entrypoint, CI, and the device's agent (POSIX sh).
 #   npm run lint:shell
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,5 +10,7 @@ if ! command -v shellcheck >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 fi
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+mapfile -t device < <(git ls-files 'device-image/rootfs/usr/sbin/*')
 shellcheck "${scripts[@]}"
-echo "shellcheck: ${#scripts[@]} scripts clean"
+shellcheck -s sh "${device[@]}"
+echo "shellcheck: $((${#scripts[@]} + ${#device[@]})) scripts clean"
