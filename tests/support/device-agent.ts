@@ -1,34 +1,28 @@
 /**
- * The device enrollment agent (device-image/rootfs/usr/sbin/cdm-enroll) as the integration tests
- * run it: the real script under `sh`, unprivileged-in-a-tempdir (its state and /etc under a
- * temporary root, the system trust store and services left alone unless a test asks), optionally
- * inside a network namespace; and a fault-injecting HTTPS proxy in front of the real bridge.
+ * The device enrollment agent (device-image/rootfs/usr/sbin/cdm-enroll and its libraries in
+ * usr/lib/cdm) as the integration tests run it: the real script under `sh`,
+ * unprivileged-in-a-tempdir (its state and /etc under a temporary root, the system trust store
+ * and services left alone unless a test asks), optionally inside a network namespace; and what
+ * the tests read back: its files, their modes, its log, the certificates it keeps.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import {
-    chmodSync,
-    mkdirSync,
-    mkdtempSync,
-    readdirSync,
-    readFileSync,
-    rmSync,
-    statSync,
-    writeFileSync,
-} from "node:fs";
-import { createServer, Server, request as httpsRequest } from "node:https";
-import { IncomingMessage, ServerResponse } from "node:http";
-import { Socket } from "node:net";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { Pool } from "pg";
+import { x509 } from "../../runtime/shared/x509";
 import { projectRoot } from "../../tools/stack-config";
-import { pgPool, PgSettings } from "./peers";
-import { RunningCa } from "./step-ca";
-import { startTenantCa, TenantPki, tenantPki } from "./tenant-peers";
 
 /** The agent script, as it goes into a device image. */
 export const agentScript = join(projectRoot, "device-image/rootfs/usr/sbin/cdm-enroll");
+
+/** Its libraries (/usr/lib/cdm on a device), which it finds beside itself (../lib/cdm). */
+export const agentLibDir = join(projectRoot, "device-image/rootfs/usr/lib/cdm");
+
+/** Every shell file of the agent: the script, then its libraries by name. */
+export function agentShellFiles(): string[] {
+    const libraries = readdirSync(agentLibDir).filter((name) => name.endsWith(".sh"));
+    return [agentScript, ...libraries.sort().map((name) => join(agentLibDir, name))];
+}
 
 /** Installs what the agent needs on a device (openssl, curl, jq) and shellcheck, when missing. */
 export function installDeviceTools(): void {
@@ -42,128 +36,6 @@ export function installDeviceTools(): void {
         stdio: "ignore",
         env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
     });
-}
-
-/**
- * A PostgreSQL cluster of this test's own (Debian's binaries, a temporary directory, 127.0.0.1:
- * `port`) with database `database`. Not scripts/peers/postgres.sh's shared cluster: every start
- * of that one wipes and restarts it, which pulls the database from under a test running
- * beside another (CI's and developers' runs share the machine).
- */
-export async function privatePostgres(
-    port: number,
-    database: string,
-): Promise<{ settings: PgSettings; stop(): void }> {
-    const findBin = () =>
-        execFileSync("sh", ["-c", "ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1"], {
-            encoding: "utf8",
-        }).trim();
-    if (!findBin()) {
-        execFileSync("apt-get", ["update", "-qq"], { stdio: "ignore" });
-        execFileSync("apt-get", ["install", "-y", "-qq", "postgresql"], {
-            stdio: "ignore",
-            env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-        });
-    }
-    const bin = findBin();
-    const dir = mkdtempSync(join(tmpdir(), "cdm-agent-pg-"));
-    // The server runs as the postgres user (it refuses root), who must reach the directory.
-    chmodSync(dir, 0o755);
-    const password = randomBytes(18).toString("hex");
-    writeFileSync(join(dir, "pwfile"), `${password}\n`, { mode: 0o600 });
-    const root = process.getuid?.() === 0;
-    if (root) execFileSync("chown", ["-R", "postgres:postgres", dir]);
-    const asPostgres = (command: string, ...args: string[]) =>
-        execFileSync(root ? "runuser" : command, root ? ["-u", "postgres", "--", command, ...args] : args, {
-            stdio: ["ignore", "ignore", "pipe"],
-        });
-    const data = join(dir, "data");
-    const stop = () => {
-        try {
-            asPostgres(join(bin, "pg_ctl"), "-D", data, "-m", "fast", "-w", "stop");
-        } catch {
-            // not running
-        }
-        rmSync(dir, { recursive: true, force: true });
-    };
-    try {
-        asPostgres(
-            join(bin, "initdb"),
-            "-D",
-            data,
-            "-U",
-            "postgres",
-            `--pwfile=${join(dir, "pwfile")}`,
-            "--auth-local=scram-sha-256",
-            "--auth-host=scram-sha-256",
-        );
-        rmSync(join(dir, "pwfile"));
-        asPostgres(
-            join(bin, "pg_ctl"),
-            "-D",
-            data,
-            "-w",
-            "-l",
-            join(dir, "server.log"),
-            "-o",
-            `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir}`,
-            "start",
-        );
-        const settings: PgSettings = {
-            PGHOST: "127.0.0.1",
-            PGPORT: String(port),
-            PGUSER: "postgres",
-            PGPASSWORD: password,
-            PGDATABASE: database,
-        };
-        const admin = pgPool({ ...settings, PGDATABASE: "postgres" }, 1);
-        await admin.query(`CREATE DATABASE ${database}`);
-        await admin.end();
-        return { settings, stop };
-    } catch (error) {
-        stop();
-        throw error;
-    }
-}
-
-/** The tenant's peers for the agent's tests: a private PostgreSQL, the tenant PKI and step-ca. */
-export interface AgentPeers extends TenantPki {
-    readonly pg: PgSettings;
-    readonly stepCa: RunningCa;
-    pool(): Pool;
-    close(): Promise<void>;
-}
-
-/** Starts PostgreSQL on `ports.postgres` and the tenant step-ca on `ports.stepCa`. */
-export async function startAgentPeers(ports: { postgres: number; stepCa: number }): Promise<AgentPeers> {
-    const postgres = await privatePostgres(ports.postgres, "bridge_device_agent");
-    try {
-        const pki = await tenantPki();
-        const stepCa = await startTenantCa(pki, ports.stepCa);
-        const pools: Pool[] = [];
-        const dir = mkdtempSync(join(tmpdir(), "bridge-agent-"));
-        return {
-            ...pki,
-            stepCa,
-            stepCaPort: ports.stepCa,
-            dir,
-            pg: postgres.settings,
-            pool() {
-                const pool = pgPool(postgres.settings);
-                pools.push(pool);
-                return pool;
-            },
-            async close() {
-                await Promise.all(pools.map((p) => p.end()));
-                await stepCa.stop();
-                postgres.stop();
-                rmSync(dir, { recursive: true, force: true });
-            },
-        };
-    } catch (error) {
-        postgres.stop();
-        throw error;
-    }
 }
 
 /** One run of the agent. */
@@ -339,111 +211,56 @@ export function parseIni(text: string): Record<string, Record<string, string>> {
     return out;
 }
 
-/** What the fault proxy does with one request. */
-export type Fault =
-    /** Answers this status and body itself. */
-    | { readonly status: number; readonly body: string; readonly headers?: Record<string, string> }
-    /** Sends the headers of a 201 with the full length, half the body, then drops the connection. */
-    | "cut"
-    /** Never answers (the agent's own timeout must end the request). */
-    | "hang"
-    /** Passes the request to the real bridge and its answer back. */
-    | "forward";
+/** Files and modes of a device root after a full enrollment (the token deleted). */
+export const enrolledTree = {
+    "etc/": "755",
+    "etc/cdm/": "755",
+    "etc/cdm/enroll.conf": "644",
+    "etc/cdm/mqtt.conf": "644",
+    "etc/cdm/telegraf.env": "600",
+    "etc/cdm/ttyd.env": "600",
+    "etc/rauc-hawkbit-updater/": "755",
+    "etc/rauc-hawkbit-updater/config.conf": "600",
+    "etc/wireguard/": "700",
+    "etc/wireguard/wg0.conf": "600",
+    "state/": "700",
+    "state/chain.pem": "600",
+    "state/device.crt": "600",
+    "state/device.key": "600",
+    "state/enrollment.json": "600",
+    "state/fullchain.pem": "600",
+    "state/root-ca.pem": "600",
+    "state/wireguard.key": "600",
+    "state/wireguard.pub": "600",
+};
 
-/** A request the proxy received. */
-export interface ProxiedRequest {
-    readonly method: string;
-    readonly path: string;
-    readonly body: any;
-    readonly fault: Fault;
+/** What is left of a device whose enrollment was refused: its keys, its config and its token. */
+export const refusedTree = {
+    "etc/": "755",
+    "etc/cdm/": "755",
+    "etc/cdm/enroll.conf": "644",
+    "etc/cdm/enrollment-token": "600",
+    "state/": "700",
+    "state/device.key": "600",
+    "state/wireguard.key": "600",
+    "state/wireguard.pub": "600",
+};
+
+/** The stderr lines of a run, without the variable retry delay. */
+export function lines(stderr: string): string[] {
+    return stderr
+        .trimEnd()
+        .split("\n")
+        .map((l) => l.replace(/retrying in [12]s$/, "retrying in Ns"));
 }
 
-/**
- * TEST-ONLY FAULT INJECTION: an HTTPS proxy in front of the real bridge that answers each request
- * with the next of `faults` (then forwards), to show how the agent copes with a misbehaving
- * server. Its certificate chains to the platform root, as the bridge's does.
- */
-export class FaultInjectionProxy {
-    readonly requests: ProxiedRequest[] = [];
-    private faults: Fault[] = [];
-    private readonly hung = new Set<Socket>();
-    private server?: Server;
+export function openssl(args: string[], input?: string): string {
+    return execFileSync("openssl", args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
 
-    constructor(
-        private readonly upstream: string,
-        private readonly rootPem: string,
-        private readonly tls: { certPem: string; keyPem: string },
-    ) {}
-
-    /** Listens on 127.0.0.1:`port`; answers its base URL (https://localhost:port). */
-    async listen(port: number): Promise<string> {
-        this.server = createServer({ cert: this.tls.certPem, key: this.tls.keyPem }, (req, res) =>
-            this.handle(req, res),
-        );
-        await new Promise<void>((resolve) => this.server!.listen(port, "127.0.0.1", resolve));
-        return `https://localhost:${port}`;
-    }
-
-    /** The faults for the next requests, in order; requests after them are forwarded. */
-    script(faults: Fault[]): void {
-        this.faults = [...faults];
-        this.requests.length = 0;
-    }
-
-    private handle(req: IncomingMessage, res: ServerResponse): void {
-        let text = "";
-        req.on("data", (d: Buffer) => (text += d.toString()));
-        req.on("end", () => {
-            const fault = this.faults.shift() ?? "forward";
-            let body: unknown;
-            try {
-                body = JSON.parse(text);
-            } catch {
-                body = text;
-            }
-            this.requests.push({ method: req.method ?? "", path: req.url ?? "", body, fault });
-            if (fault === "hang") {
-                this.hung.add(req.socket);
-                return;
-            }
-            if (fault === "cut") {
-                const full = JSON.stringify({ device_id: "cut", certificate_pem: "x".repeat(400) });
-                res.writeHead(201, { "content-type": "application/json", "content-length": full.length });
-                res.write(full.slice(0, 200), () => req.socket.destroy());
-                return;
-            }
-            if (fault !== "forward") {
-                res.writeHead(fault.status, { "content-type": "application/json", ...(fault.headers ?? {}) });
-                res.end(fault.body);
-                return;
-            }
-            const upstream = httpsRequest(
-                `${this.upstream}${req.url}`,
-                {
-                    method: req.method,
-                    ca: this.rootPem,
-                    agent: false,
-                    headers: { "content-type": "application/json" },
-                },
-                (answer) => {
-                    let out = "";
-                    answer.on("data", (d: Buffer) => (out += d.toString()));
-                    answer.on("end", () => {
-                        res.writeHead(answer.statusCode ?? 502, { "content-type": "application/json" });
-                        res.end(out);
-                    });
-                },
-            );
-            upstream.on("error", (e) => {
-                res.writeHead(502, { "content-type": "application/json" });
-                res.end(JSON.stringify({ error: "proxy", message: e.message }));
-            });
-            upstream.end(text);
-        });
-    }
-
-    close(): Promise<void> {
-        for (const socket of this.hung) socket.destroy();
-        return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    }
+/** The certificates of a PEM bundle, in order. */
+export function certificates(pem: string): x509.X509Certificate[] {
+    return (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map(
+        (p) => new x509.X509Certificate(p),
+    );
 }
