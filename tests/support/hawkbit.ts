@@ -8,7 +8,7 @@
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -40,8 +40,9 @@ export interface RunningHawkbit extends HawkbitUser {
 }
 
 /**
- * Starts hawkBit on 127.0.0.1:`port` (PostgreSQL on `port + 1`) and waits until its management
- * API answers. The first run builds the server (about a minute); a start takes 15–30 s.
+ * Starts hawkBit on 127.0.0.1:`port` (PostgreSQL on `port + 1`, or further if that is taken) and
+ * waits until its management API answers. The first run builds the server (about a minute); a
+ * start takes 15–30 s.
  */
 export async function startHawkbit(port: number): Promise<RunningHawkbit> {
     const [jar, javaHome] = execFileSync(join(projectRoot, "scripts/peers/hawkbit.sh"), ["install"], {
@@ -140,6 +141,16 @@ function stopProcess(child: ChildProcess): Promise<void> {
  * it; database and owner `hawkbit`, as the platform provisions.
  */
 function startPostgres(port: number): { port: number; password: string; stop(): void } {
+    // A port taken by something else (random test ports can meet) fails the start: one more try
+    // elsewhere, and the server's log in the error when that fails too.
+    try {
+        return startPostgresOn(port);
+    } catch {
+        return startPostgresOn(port + 997);
+    }
+}
+
+function startPostgresOn(port: number): { port: number; password: string; stop(): void } {
     const script = join(projectRoot, "scripts/peers/postgres.sh");
     const peersDir = mkdtempSync(join(tmpdir(), "cdm-peers-hawkbit-"));
     // postgres.sh hands the cluster's directory to the postgres user, who must reach it.
@@ -186,8 +197,10 @@ function startPostgres(port: number): { port: number; password: string; stop(): 
             },
         );
     } catch (error) {
+        const log = join(peersDir, "postgres", "server.log");
+        const detail = existsSync(log) ? `\n${readFileSync(log, "utf8").slice(-2000)}` : "";
         stop();
-        throw error;
+        throw new Error(`hawkBit's PostgreSQL on port ${port}: ${(error as Error).message}${detail}`);
     }
     return { port, password, stop };
 }
