@@ -342,10 +342,13 @@ describe("the whole path: browser → proxy in the VPN pod → WireGuard → tty
                 "netns",
                 "exec",
                 srv.name,
-                join(projectRoot, "node_modules/.bin/tsx"),
+                process.execPath,
+                "--import",
+                "tsx",
                 join(projectRoot, "runtime/terminal-proxy/main.ts"),
             ],
             {
+                cwd: projectRoot,
                 env: {
                     PATH: process.env.PATH ?? "",
                     TERMINAL_PORT: String(proxyPort),

@@ -4,7 +4,6 @@
  */
 import { ChildProcess, spawn } from "node:child_process";
 import { request as httpsRequest } from "node:https";
-import { join } from "node:path";
 import { projectRoot } from "../../tools/stack-config";
 
 export interface BridgeProcess {
@@ -19,15 +18,13 @@ export interface BridgeProcess {
 /** Starts the bridge with `env` and waits until it is ready (or fails with its output). */
 export async function startBridgeProcess(env: Record<string, string>): Promise<BridgeProcess> {
     let output = "";
-    const child: ChildProcess = spawn(
-        join(projectRoot, "node_modules/.bin/tsx"),
-        ["runtime/bridge/main.ts"],
-        {
-            cwd: projectRoot,
-            env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
-            stdio: ["ignore", "pipe", "pipe"],
-        },
-    );
+    // Node itself with tsx's loader, not the tsx command: that one runs the program in a child
+    // process of its own, which a SIGKILL of the command would leave running.
+    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "runtime/bridge/main.ts"], {
+        cwd: projectRoot,
+        env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
     const scheme = env.BRIDGE_TLS_CERT_FILE ? "https" : "http";
