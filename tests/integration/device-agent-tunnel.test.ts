@@ -22,6 +22,7 @@ import {
     enrolledTree,
     lines,
     openssl,
+    verifyDeviceCertificate,
     parseEnvFile,
     parseIni,
 } from "../support/device-agent";
@@ -91,6 +92,28 @@ afterAll(async () => {
     rmSync(firewallFile, { force: true });
 });
 
+/** The HTTP status of the device's ttyd (10.8.0.2:7681) from the server's namespace, or "unreachable". */
+function ttydStatus(srv: Namespace, auth: string[]): string {
+    try {
+        return srv
+            .exec(
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "3",
+                ...auth,
+                "http://10.8.0.2:7681/",
+            )
+            .trim();
+    } catch {
+        return "unreachable";
+    }
+}
+
 describe("the enrolled agent: its tunnel, renewal and re-enrollment", () => {
     it("brings WireGuard up itself in a device namespace: handshake with the server, ttyd reached over the tunnel", async () => {
         // In the device's namespace the bridge (on the host's loopback) is out of reach: the run
@@ -127,28 +150,8 @@ describe("the enrolled agent: its tunnel, renewal and re-enrollment", () => {
             port: Number(ttydEnv.TTYD_PORT),
             credential: ttydEnv.TTYD_CREDENTIAL,
         });
-        const status = (...auth: string[]) =>
-            srv
-                .exec(
-                    "curl",
-                    "-s",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "--max-time",
-                    "3",
-                    ...auth,
-                    `http://10.8.0.2:7681/`,
-                )
-                .trim();
-        const withCredential = () => {
-            try {
-                return status("-u", ttydEnv.TTYD_CREDENTIAL);
-            } catch {
-                return "unreachable";
-            }
-        };
+        const status = (...auth: string[]) => ttydStatus(srv, auth);
+        const withCredential = () => ttydStatus(srv, ["-u", ttydEnv.TTYD_CREDENTIAL]);
         await expect.poll(withCredential, { timeout: 20_000, interval: 500 }).toBe("200");
         expect(status()).toBe("401");
         const handshake = Number(
@@ -179,28 +182,11 @@ describe("the enrolled agent: its tunnel, renewal and re-enrollment", () => {
         expect(dev.exec("ip", "route", "show", "dev", deviceIf)).toBe("10.8.0.1 scope link \n");
         await expect
             .poll(
-                () => {
-                    try {
-                        return srv
-                            .exec(
-                                "curl",
-                                "-s",
-                                "-o",
-                                "/dev/null",
-                                "-w",
-                                "%{http_code}",
-                                "--max-time",
-                                "3",
-                                "-u",
-                                parseEnvFile(device.read("etc/cdm/ttyd.env")).TTYD_CREDENTIAL,
-                                "http://10.8.0.2:7681/",
-                            )
-                            .trim();
-                    } catch {
-                        return "unreachable";
-                    }
+                () => ttydStatus(srv, ["-u", parseEnvFile(device.read("etc/cdm/ttyd.env")).TTYD_CREDENTIAL]),
+                {
+                    timeout: 20_000,
+                    interval: 500,
                 },
-                { timeout: 20_000, interval: 500 },
             )
             .toBe("200");
         // A run with the tunnel up leaves it alone.
@@ -242,17 +228,7 @@ describe("the enrolled agent: its tunnel, renewal and re-enrollment", () => {
         expect(openssl(["x509", "-in", join(state, "device.crt"), "-noout", "-pubkey"])).toBe(
             openssl(["pkey", "-in", join(state, "device.key"), "-pubout"]),
         );
-        expect(
-            openssl([
-                "verify",
-                "-no-CApath",
-                "-CAfile",
-                join(state, "root-ca.pem"),
-                "-untrusted",
-                join(state, "chain.pem"),
-                join(state, "device.crt"),
-            ]),
-        ).toBe(`${join(state, "device.crt")}: OK\n`);
+        expect(verifyDeviceCertificate(state)).toBe(`${join(state, "device.crt")}: OK\n`);
         expect((await agent.bridgeDevice(deviceId)).certificateSerial).toBe(
             renewed.serialNumber.toLowerCase(),
         );

@@ -258,6 +258,19 @@ export function openssl(args: string[], input?: string): string {
     return execFileSync("openssl", args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
 }
 
+/** `openssl verify` of the device's certificate with its stored chain against its stored root. */
+export function verifyDeviceCertificate(state: string): string {
+    return openssl([
+        "verify",
+        "-no-CApath",
+        "-CAfile",
+        join(state, "root-ca.pem"),
+        "-untrusted",
+        join(state, "chain.pem"),
+        join(state, "device.crt"),
+    ]);
+}
+
 /** The certificates of a PEM bundle, in order. */
 export function certificates(pem: string): x509.X509Certificate[] {
     return (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? []).map(
