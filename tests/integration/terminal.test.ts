@@ -207,6 +207,8 @@ describe("the terminal proxy on loopback, with Keycloak's tokens and real ttyd",
         const end = closed(ws!);
         ws!.send(Buffer.from("0exit 3\r"));
         expect(await end).toEqual({ code: 1000, reason: "terminal ended with an error" });
+        // ttyd logs the closed socket a moment after the proxy closes; the next test compares logs.
+        await expect.poll(() => ttyd.connections()).toBe(0);
     });
 
     it("refuses users without the role, other tenants' users and unknown devices, before ttyd sees them", async () => {
