@@ -18,6 +18,8 @@ export interface RecordedResource {
     readonly parent?: string;
     /** Whether the resource is protected from deletion (resource option `protect`). */
     readonly protect: boolean;
+    /** URNs of the resources it waits for (`dependsOn`, expanded to a component's children). */
+    readonly dependencies: readonly string[];
     readonly custom: boolean;
     /** Reference (`<urn>::<id>`) of the explicit provider, when the resource has one. */
     readonly provider?: string;
@@ -151,8 +153,11 @@ export interface EvaluateOptions {
 
 /** Evaluates a stack under mocks and returns what it registered and exported. */
 export async function evaluateStack(options: EvaluateOptions): Promise<Evaluation> {
-    const records = new Map<string, Omit<RecordedResource, "urn" | "parent" | "protect">>();
-    const parents = new Map<string, { urn: string; parent?: string; protect: boolean }>();
+    const records = new Map<string, Omit<RecordedResource, "urn" | "parent" | "protect" | "dependencies">>();
+    const parents = new Map<
+        string,
+        { urn: string; parent?: string; protect: boolean; dependencies: readonly string[] }
+    >();
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
@@ -208,10 +213,13 @@ export async function evaluateStack(options: EvaluateOptions): Promise<Evaluatio
         monitor[method] = (req: any, callback: any) => {
             const urn = monitor.newUrn(req.getParent(), req.getType(), req.getName());
             const protect = typeof req.getProtect === "function" && req.getProtect() === true;
+            const dependencies: string[] =
+                typeof req.getDependenciesList === "function" ? req.getDependenciesList() : [];
             parents.set(`${req.getType()}::${req.getName()}`, {
                 urn,
                 parent: req.getParent() || undefined,
                 protect,
+                dependencies,
             });
             return original(req, callback);
         };

@@ -31,6 +31,8 @@ export const serverCertificateHours = { validity: 90 * 24, earlyRenewal: 30 * 24
  */
 export class TenantServerCertificate extends pulumi.ComponentResource {
     public readonly secretName: pulumi.Output<string>;
+    /** The certificate chain in the Secret (PEM), for a checksum that restarts servers reading it at start. */
+    public readonly certificate: pulumi.Output<string>;
 
     constructor(name: string, args: TenantServerCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:pki:TenantServerCertificate", name, {}, opts);
@@ -62,6 +64,7 @@ export class TenantServerCertificate extends pulumi.ComponentResource {
             .apply(([leaf, subCa, chain]) =>
                 [leaf, subCa, ...chain].map((pem) => `${pem.trim()}\n`).join(""),
             );
+        this.certificate = fullChain;
         this.secretName = createCredentialSecret(
             `${name}-secret`,
             objectMeta(args.context, args.identity, args.secretName),
@@ -69,6 +72,6 @@ export class TenantServerCertificate extends pulumi.ComponentResource {
             child,
             "kubernetes.io/tls",
         ).secret.metadata.name;
-        this.registerOutputs({ secretName: this.secretName });
+        this.registerOutputs({ secretName: this.secretName, certificate: this.certificate });
     }
 }
