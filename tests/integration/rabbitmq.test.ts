@@ -23,49 +23,28 @@ import { Database, pgliteDatabase } from "../../runtime/bridge/db/database";
 import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
-import { startPeer, stopPeer } from "../support/peers";
+import { TestBroker } from "../support/rabbitmq";
 
+let broker: TestBroker;
 let rabbit: Record<string, string>;
 let db: Database;
-const connections: ChannelModel[] = [];
 
 beforeAll(async () => {
-    rabbit = startPeer("rabbitmq");
+    broker = TestBroker.start();
+    rabbit = broker.env;
     db = pgliteDatabase(new PGlite());
     await migrate(db);
 });
 
 afterAll(async () => {
-    for (const c of connections) await c.close().catch(() => undefined);
+    await broker?.stop();
     await db?.close();
-    stopPeer("rabbitmq");
 });
 
-const amqpUrl = (user: string, password: string) =>
-    `amqp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${rabbit.AMQP_PORT}/${metricsVhost}`;
-
-async function connect(user: string, password: string): Promise<ChannelModel> {
-    const connection = await amqp.connect(amqpUrl(user, password));
-    connection.on("error", () => undefined);
-    connections.push(connection);
-    return connection;
-}
-
+const connect = (user: string, password: string) => broker.connect(user, password);
+const management = (method: string, path: string, user?: "admin" | "bridge") =>
+    broker.management(method, path, user);
 const telegraf = () => connect(rabbit.RABBITMQ_TELEGRAF_USERNAME, rabbit.RABBITMQ_TELEGRAF_PASSWORD);
-
-/** A management API call as `user`; answers the status and the parsed body. */
-async function management(method: string, path: string, user: "admin" | "bridge" = "admin") {
-    const [name, password] =
-        user === "admin"
-            ? [rabbit.RABBITMQ_USERNAME, rabbit.RABBITMQ_PASSWORD]
-            : [rabbit.RABBITMQ_BRIDGE_USERNAME, rabbit.RABBITMQ_BRIDGE_PASSWORD];
-    const res = await fetch(`${rabbit.RABBITMQ_MGMT_URL}/api${path}`, {
-        method,
-        headers: { authorization: `Basic ${Buffer.from(`${name}:${password}`).toString("base64")}` },
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-}
 
 /**
  * Runs `action` on a fresh channel of `connection`: "ok", or the broker's refusal (it closes the
@@ -105,15 +84,7 @@ async function drain(connection: ChannelModel): Promise<{ routingKey: string; bo
 }
 
 /** A tenant's publisher, made as the provider bridge makes it, with the bridge's own broker user. */
-async function tenantPublisher(tenantId: string) {
-    const admin = new RabbitmqAdmin({
-        url: rabbit.RABBITMQ_MGMT_URL,
-        username: rabbit.RABBITMQ_BRIDGE_USERNAME,
-        password: rabbit.RABBITMQ_BRIDGE_PASSWORD,
-    });
-    const answer = await setPublisher(db, admin, tenantId);
-    return { answer, connection: await connect(answer.username, answer.password) };
-}
+const tenantPublisher = (tenantId: string) => broker.tenantPublisher(db, tenantId);
 
 describe("the provider broker's definitions", () => {
     it("boot with the platform's users only, Telegraf's quorum queue bound to tenants' keys, and its limits", async () => {
@@ -300,7 +271,7 @@ describe("AMQPS with the deployed TLS settings", () => {
             `amqps://${answer.username}:${encodeURIComponent(answer.password)}@127.0.0.1:${rabbit.AMQPS_PORT}/${metricsVhost}`,
             { ca: [readFileSync(rabbit.RABBITMQ_CA_FILE)], servername: "localhost" },
         );
-        connections.push(connection);
+        broker.track(connection);
         expect(await publish(connection, "tenant.acme.dev-2", "{}")).toBe("ok");
         expect(await drain(await telegraf())).toEqual([{ routingKey: "tenant.acme.dev-2", body: "{}" }]);
     });
