@@ -9,6 +9,8 @@ import { enrollmentThroughput } from "./enrollment";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
+import { rabbitmqInstalled, telemetryAmqp } from "./telemetry-amqp";
+import { mosquittoInstalled, telemetryMqtt } from "./telemetry-mqtt";
 import { terminalProxy } from "./terminal-proxy";
 import { wireguardPeers, wireguardUnavailable } from "./wireguard-peers";
 
@@ -28,6 +30,20 @@ async function main(): Promise<void> {
     } else {
         console.log(
             "step-ca signing and enrollment: skipped in --quick (step-ca not built yet; run scripts/peers/step-ca.sh install)",
+        );
+    }
+    if (!quick || rabbitmqInstalled()) {
+        scenarios.push(...(await telemetryAmqp(quick)));
+    } else {
+        console.log(
+            "telemetry via RabbitMQ: skipped in --quick (not installed; run scripts/peers/rabbitmq.sh start)",
+        );
+    }
+    if (!quick || mosquittoInstalled()) {
+        scenarios.push(...(await telemetryMqtt(quick)));
+    } else {
+        console.log(
+            "telemetry via MQTT: skipped in --quick (not installed; run scripts/peers/mosquitto.sh install)",
         );
     }
     const noWireguard = wireguardUnavailable(quick);

@@ -144,9 +144,12 @@ export interface AgentBridge {
 
 /**
  * Starts the bridge with its peers on random ports; the bridge tells devices that the VPN
- * server is at `vpnEndpoint`. hawkBit, the slowest to start, comes up while the rest does.
+ * server is at `vpnEndpoint` and ThingsBoard's MQTTS at `mqttUrl`. hawkBit, the slowest to
+ * start, comes up while the rest does.
  */
-export async function startAgentBridge(options: { vpnEndpoint?: string } = {}): Promise<AgentBridge> {
+export async function startAgentBridge(
+    options: { vpnEndpoint?: string; mqttUrl?: string } = {},
+): Promise<AgentBridge> {
     installWireguard();
     installDeviceTools();
     const ports = agentPorts();
@@ -180,6 +183,7 @@ export async function startAgentBridge(options: { vpnEndpoint?: string } = {}): 
                 realm.issuer,
             )),
             WIREGUARD_ENDPOINT: options.vpnEndpoint ?? "vpn.acme.test:51820",
+            ...(options.mqttUrl ? { DEVICE_MQTT_URL: options.mqttUrl } : {}),
             WIREGUARD_SERVER_PUBLIC_KEY: wireguardPublicKey(vpnKey.privateKey),
         });
         stops.push(() => bridge.stop());

@@ -1,6 +1,7 @@
 /** Starts the real peers of the integration tests through the repo's scripts in scripts/peers/. */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { Pool } from "pg";
 import { projectRoot } from "../../tools/stack-config";
@@ -52,5 +53,17 @@ export function pgPool(settings: PgSettings, max = 4): Pool {
         password: settings.PGPASSWORD,
         database: settings.PGDATABASE,
         max,
+    });
+}
+
+/** A TCP port free on loopback now. */
+export function freePort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const server = createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as { port: number };
+            server.close(() => resolve(port));
+        });
     });
 }

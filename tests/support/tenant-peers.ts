@@ -37,17 +37,23 @@ export interface TenantPeers {
     close(): Promise<void>;
 }
 
-/** The PKI of tenant `acme` for tests: root → intermediate → Sub-CA, and the device provisioner. */
-export async function tenantPki(): Promise<Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner">> {
-    const root = await rootCa(rootProfile);
-    const ica = await intermediateCa(intermediateProfile, root);
+/**
+ * The PKI of a tenant (`acme` by default) for tests: root → intermediate → Sub-CA, and the device
+ * provisioner; `platform` gives the root and intermediate of a platform that already has tenants.
+ */
+export async function tenantPki(
+    tenant = "acme",
+    platform?: { readonly root: TestCa; readonly ica: TestCa },
+): Promise<Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner">> {
+    const root = platform?.root ?? (await rootCa(rootProfile));
+    const ica = platform?.ica ?? (await intermediateCa(intermediateProfile, root));
     // `localhost` too: the test CA serves there.
-    const subCa = await intermediateCa(subCaProfile("acme"), ica, [
-        ...subCaPermittedNames("acme", "cdm-tenant-acme", "cdm.example.com"),
+    const subCa = await intermediateCa(subCaProfile(tenant), ica, [
+        ...subCaPermittedNames(tenant, `cdm-tenant-${tenant}`, "cdm.example.com"),
         "localhost",
     ]);
     const provisioner = await testProvisioner(
-        deviceProvisioner("acme"),
+        deviceProvisioner(tenant),
         "device",
         deviceClaims("24h", "168h"),
     );
@@ -58,6 +64,7 @@ export async function tenantPki(): Promise<Pick<TenantPeers, "root" | "ica" | "s
 export function startTenantCa(
     pki: Pick<TenantPeers, "root" | "ica" | "subCa" | "provisioner">,
     port: number,
+    tenant = "acme",
 ) {
     return startStepCa({
         rootPem: pki.root.pem,
@@ -65,7 +72,7 @@ export function startTenantCa(
         keyPem: pki.subCa.key.privatePem,
         provisioners: [pki.provisioner.spec],
         port,
-        dnsNames: stepCaServiceNames("cdm-tenant-acme"),
+        dnsNames: stepCaServiceNames(`cdm-tenant-${tenant}`),
     });
 }
 

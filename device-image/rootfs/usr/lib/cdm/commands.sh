@@ -98,6 +98,6 @@ renew() {
     say "renewed: the certificate is valid until $(cert_date "$STATE_DIR/device.crt" enddate)"
     if [ "${CDM_NO_SERVICES:-0}" != 1 ] && use_systemd; then
         # The MQTT publisher presents the certificate; the others do not use it.
-        systemctl try-restart cdm-mqtt.service 2>/dev/null || true
+        systemctl try-restart cdm-telemetry.service 2>/dev/null || true
     fi
 }

@@ -15,7 +15,7 @@
 #   BUNDLE_DOWNLOAD_LOCATION   where rauc-hawkbit-updater downloads bundles (/tmp/bundle.raucb)
 #   SERVICES                   systemd units enabled and started after enrollment
 #                              (wg-quick@<if>.service cdm-renew.timer rauc-hawkbit-updater.service
-#                              telegraf.service cdm-mqtt.service cdm-ttyd.service); missing ones
+#                              telegraf.service cdm-telemetry.service cdm-ttyd.service); missing ones
 #                              are skipped
 # Environment (for the units and for tests):
 #   CDM_ENROLL_CONF            the configuration file (<CDM_ETC_DIR>/cdm/enroll.conf)
@@ -51,7 +51,7 @@ ROOT_CA_FILE=/usr/share/cdm/platform-root.pem
 ENROLLMENT_TOKEN_FILE=$ETC_DIR/cdm/enrollment-token
 DEVICE_PRODUCT=cdm-device
 BUNDLE_DOWNLOAD_LOCATION=/tmp/bundle.raucb
-SERVICES="wg-quick@$WG_IF.service cdm-renew.timer rauc-hawkbit-updater.service telegraf.service cdm-mqtt.service cdm-ttyd.service"
+SERVICES="wg-quick@$WG_IF.service cdm-renew.timer rauc-hawkbit-updater.service telegraf.service cdm-telemetry.service cdm-ttyd.service"
 
 is_uint() {
     case $1 in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac
