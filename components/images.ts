@@ -17,6 +17,14 @@ export const images = {
     rabbitmq: { repository: "docker.io/library/rabbitmq", tag: "4.3.4-management" },
     /** The monolithic update server (DDI and management API). */
     hawkbit: { repository: "docker.io/hawkbit/hawkbit-update-server", tag: "1.1.0" },
+    /** ThingsBoard CE's node image, run as a monolith on the stack's PostgreSQL. */
+    thingsboard: { repository: "docker.io/thingsboard/tb-node", tag: "4.3.1" },
+    /** The provider's consumer of tenants' telemetry (RabbitMQ → InfluxDB). */
+    telegraf: { repository: "docker.io/library/telegraf", tag: "1.39.2" },
+    /** Time series of device metrics (tenants) and forwarded telemetry (provider); 2.x, not 3. */
+    influxdb: { repository: "docker.io/library/influxdb", tag: "2.9.1" },
+    /** Dashboards over InfluxDB, with Keycloak login. */
+    grafana: { repository: "docker.io/grafana/grafana", tag: "13.2.0" },
     /** The IoT Bridge API, built from this repository's Dockerfile; the tag is package.json's version. */
     bridge: { repository: "ghcr.io/cdm-platform/bridge", tag: "0.1.0" },
     /** The WireGuard server and its peer-sync agent (the Dockerfile's `vpn` target); same version. */

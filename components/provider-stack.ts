@@ -3,6 +3,16 @@ import { Bridge } from "./bridge/bridge";
 import { inClusterJwksUrl } from "./bridge/env";
 import { ProviderConfig } from "./config/provider-config";
 import { ProviderEndpoints, providerEndpoints } from "./endpoints";
+import { platformDashboard } from "./grafana/dashboards";
+import { Grafana } from "./grafana/grafana";
+import { platformRoleMapping } from "./grafana/provisioning";
+import { InfluxDb } from "./influxdb/influxdb";
+import {
+    grafanaTokenSecret,
+    providerInfluxSetup,
+    telegrafTokenSecret,
+    telemetryMeasurement,
+} from "./influxdb/settings";
 import { Keycloak } from "./keycloak/keycloak";
 import { platformRealm } from "./keycloak/model";
 import { KeycloakRealm } from "./keycloak/realm";
@@ -13,6 +23,7 @@ import { PostgresConsumer } from "./postgres/provision";
 import { RabbitMq } from "./rabbitmq/rabbitmq";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
+import { Telegraf } from "./telegraf/telegraf";
 import { runtimeImage } from "./runtime-image";
 
 export interface ProviderStackArgs {
@@ -54,6 +65,12 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly bridge: Bridge;
     /** The metrics broker (vhost `cdm-metrics`) tenants publish to and Telegraf consumes. */
     public readonly rabbitmq: RabbitMq;
+    /** Forwarded telemetry: Telegraf writes the `telemetry` bucket, Grafana reads it. */
+    public readonly influxdb: InfluxDb;
+    /** The platform Grafana (Platform dashboard), with platform-realm login. */
+    public readonly grafana: Grafana;
+    /** Moves tenants' telemetry from RabbitMQ into InfluxDB. */
+    public readonly telegraf: Telegraf;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -115,6 +132,51 @@ export class ProviderStack extends pulumi.ComponentResource {
                   { parent: this, provider: this.keycloak.provider },
               )
             : undefined;
+        const influxSetup = providerInfluxSetup(config.metrics.retention);
+        this.influxdb = new InfluxDb(
+            `${name}-influxdb`,
+            {
+                context,
+                setup: influxSetup,
+                storageSize: config.metrics.storageSize,
+                clients: ["grafana", "telegraf"],
+            },
+            child,
+        );
+        this.grafana = new Grafana(
+            `${name}-grafana`,
+            {
+                context,
+                publicOrigin: this.endpoints.grafana,
+                issuer: this.endpoints.identity,
+                keycloakInternalUrl: this.keycloak.internalUrl,
+                realm: realm.realm,
+                clientSecret: realmResource?.clientSecrets.grafana,
+                roles: platformRoleMapping,
+                influx: {
+                    url: this.influxdb.url,
+                    org: influxSetup.org,
+                    bucket: influxSetup.bucket,
+                    tokenSecret: this.influxdb.tokenSecrets[grafanaTokenSecret],
+                },
+                dashboards: [platformDashboard(influxSetup.bucket, telemetryMeasurement)],
+                folder: "Platform",
+                dependsOn: [this.influxdb.tokenJob],
+            },
+            child,
+        );
+        this.telegraf = new Telegraf(
+            `${name}-telegraf`,
+            {
+                context,
+                amqpUrl: this.rabbitmq.amqpUrl,
+                rabbitmqSecret: this.rabbitmq.telegrafSecret,
+                influxUrl: this.influxdb.url,
+                influxTokenSecret: this.influxdb.tokenSecrets[telegrafTokenSecret],
+            },
+            // Started with its token: the Job writes it into the Secret.
+            { ...child, dependsOn: [this.influxdb.tokenJob] },
+        );
         this.bridge = new Bridge(
             `${name}-bridge`,
             {
@@ -156,6 +218,9 @@ export class ProviderStack extends pulumi.ComponentResource {
             keycloak: this.keycloak,
             bridge: this.bridge,
             rabbitmq: this.rabbitmq,
+            influxdb: this.influxdb,
+            grafana: this.grafana,
+            telegraf: this.telegraf,
         });
     }
 }

@@ -3,7 +3,12 @@ import { Bridge } from "./bridge/bridge";
 import { inClusterJwksUrl } from "./bridge/env";
 import { TenantConfig } from "./config/tenant-config";
 import { ProviderEndpoints, TenantEndpoints, tenantEndpoints } from "./endpoints";
+import { deviceFleetDashboard } from "./grafana/dashboards";
+import { Grafana } from "./grafana/grafana";
+import { tenantRoleMapping } from "./grafana/provisioning";
 import { Hawkbit } from "./hawkbit/hawkbit";
+import { InfluxDb } from "./influxdb/influxdb";
+import { grafanaTokenSecret, tenantInfluxSetup } from "./influxdb/settings";
 import { FederationClient } from "./keycloak/federation-client";
 import { objectMeta } from "./k8s/context";
 import { createCredentialSecret } from "./k8s/secret";
@@ -19,6 +24,7 @@ import { Postgres } from "./postgres/postgres";
 import { PostgresConsumer } from "./postgres/provision";
 import { createStackNamespace, createVpnNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
+import { Thingsboard } from "./thingsboard/thingsboard";
 import { runtimeImage } from "./runtime-image";
 
 export interface TenantStackArgs {
@@ -80,6 +86,12 @@ export class TenantStack extends pulumi.ComponentResource {
     public readonly hawkbit: Hawkbit;
     /** The tenant IoT Bridge API: device enrollment, certificates, VPN addresses. */
     public readonly bridge: Bridge;
+    /** ThingsBoard: devices' MQTTS, the rule chain forwarding metrics to the provider, the UI. */
+    public readonly thingsboard: Thingsboard;
+    /** Device metrics: devices' Telegraf writes through the metrics endpoint, Grafana reads. */
+    public readonly influxdb: InfluxDb;
+    /** The tenant's Grafana (Device fleet dashboard), with tenant-realm login. */
+    public readonly grafana: Grafana;
 
     constructor(name: string, args: TenantStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:TenantStack", name, {}, opts);
@@ -200,6 +212,7 @@ export class TenantStack extends pulumi.ComponentResource {
             { username: publisher.username, password: publisher.password },
             child,
         ).secret.metadata.name;
+        let realm: KeycloakRealm | undefined;
         if (config.keycloak.realms) {
             const federation = new FederationClient(
                 `${name}-federation-client`,
@@ -211,7 +224,7 @@ export class TenantStack extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            new KeycloakRealm(
+            realm = new KeycloakRealm(
                 `${name}-realm`,
                 {
                     model: tenantRealm(
@@ -225,13 +238,52 @@ export class TenantStack extends pulumi.ComponentResource {
                 { parent: this, provider: this.keycloak.provider },
             );
         }
+        const influxSetup = tenantInfluxSetup(config.tenantId, config.metrics.retention);
+        this.influxdb = new InfluxDb(
+            `${name}-influxdb`,
+            {
+                context,
+                setup: influxSetup,
+                storageSize: config.metrics.storageSize,
+                clients: ["grafana"],
+                publicWrite: {
+                    origin: this.endpoints.metrics,
+                    subCa: { certificate: subCa.certificate, chain: subCa.chain, key: subCa.key },
+                },
+            },
+            child,
+        );
+        this.grafana = new Grafana(
+            `${name}-grafana`,
+            {
+                context,
+                publicOrigin: origins.grafana,
+                issuer: this.endpoints.identity,
+                keycloakInternalUrl: this.keycloak.internalUrl,
+                realm: config.tenantId,
+                clientSecret: realm?.clientSecrets.grafana,
+                roles: tenantRoleMapping,
+                influx: {
+                    url: this.influxdb.url,
+                    org: influxSetup.org,
+                    bucket: influxSetup.bucket,
+                    tokenSecret: this.influxdb.tokenSecrets[grafanaTokenSecret],
+                },
+                dashboards: [deviceFleetDashboard(influxSetup.bucket)],
+                folder: "Devices",
+                dependsOn: [this.influxdb.tokenJob],
+            },
+            child,
+        );
         const { network, prefixLength } = config.wireguard.cidr;
+        // One image for the bridge, ThingsBoard's bootstrap and TLS proxy (built once, when built).
+        const bridgeImage = runtimeImage(name, "bridge", config, this);
         this.bridge = new Bridge(
             `${name}-bridge`,
             {
                 context,
                 role: "tenant",
-                image: runtimeImage(name, "bridge", config, this),
+                image: bridgeImage,
                 database: this.postgres.connection("bridge"),
                 stepCa: {
                     url: this.stepCa.url,
@@ -283,6 +335,34 @@ export class TenantStack extends pulumi.ComponentResource {
             },
             child,
         );
+        this.thingsboard = new Thingsboard(
+            `${name}-thingsboard`,
+            {
+                context,
+                database: this.postgres.connection("thingsboard"),
+                runtimeImage: bridgeImage,
+                tenantId: config.tenantId,
+                displayName: config.displayName,
+                endpoints: this.endpoints,
+                subCa: { certificate: subCa.certificate, chain: subCa.chain, key: subCa.key },
+                providerAmqp: { url: this.providerEndpoints.amqp, rootCertificate: platformCa.root },
+                amqpPublisherSecret: this.amqpPublisherSecret,
+                forwardedMetrics: config.forwardedMetrics,
+                bridge: {
+                    internalUrl: this.bridge.internalUrl,
+                    serverName: new URL(this.bridge.publicUrl).host,
+                    token: this.bridge.serviceTokens!.thingsboard.ref,
+                },
+                keycloak: realm
+                    ? {
+                          issuer: this.endpoints.identity,
+                          internalIssuer: pulumi.interpolate`${this.keycloak.internalUrl}/realms/${config.tenantId}`,
+                          clientSecret: realm.clientSecrets.thingsboard,
+                      }
+                    : undefined,
+            },
+            child,
+        );
         this.registerOutputs({
             namespace: this.namespace,
             endpoints: this.endpoints,
@@ -296,6 +376,9 @@ export class TenantStack extends pulumi.ComponentResource {
             wireguardPublicKey: this.wireguardKey.publicKey,
             bridge: this.bridge,
             wireguard: this.wireguard,
+            thingsboard: this.thingsboard,
+            influxdb: this.influxdb,
+            grafana: this.grafana,
         });
     }
 }

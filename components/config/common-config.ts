@@ -58,6 +58,13 @@ export interface CommonConfig {
         readonly tlsIssuer?: string;
     };
     readonly postgres: PostgresConfig;
+    /** The stack's InfluxDB (device metrics on tenants, forwarded telemetry on the provider). */
+    readonly metrics: {
+        /** How long the bucket keeps points (InfluxDB duration such as `30d`). */
+        readonly retention: string;
+        /** Size of InfluxDB's data volume. */
+        readonly storageSize: string;
+    };
     readonly keycloak: {
         /** Manage realms with the Keycloak provider. */
         readonly realms: boolean;
@@ -160,6 +167,18 @@ export function parseUrl(raw: RawConfig, key: string, problems: Problems): strin
 }
 
 /** Reads a Kubernetes quantity key. */
+/**
+ * An InfluxDB bucket retention: whole hours (at least 1h, InfluxDB's shortest) or days or weeks,
+ * such as `72h`, `30d`, `8w`; `0` keeps points forever.
+ */
+export function parseRetention(raw: RawConfig, key: string, problems: Problems): string {
+    const value = required(raw, key, problems);
+    if (value !== "" && value !== "0" && !/^[1-9][0-9]{0,5}[hdw]$/.test(value)) {
+        problems.add(`cdm:${key}`, `"${value}" is not a retention such as 72h, 30d or 8w (0 keeps forever)`);
+    }
+    return value;
+}
+
 export function parseQuantity(raw: RawConfig, key: string, problems: Problems): string {
     const value = required(raw, key, problems);
     if (value !== "" && !isQuantity(value)) {
@@ -379,6 +398,10 @@ export function parseCommon(
             tlsIssuer: optional(raw, "ingressTlsIssuer"),
         },
         postgres: parsePostgres(raw, problems),
+        metrics: {
+            retention: parseRetention(raw, "metricsRetention", problems),
+            storageSize: parseQuantity(raw, "influxdbStorageSize", problems),
+        },
         keycloak: {
             realms: parseBoolean(raw, "keycloakRealms", problems),
             adminUrl: parseUrl(raw, "keycloakAdminUrl", problems),

@@ -9,6 +9,7 @@ import {
     parseSecret,
     required,
 } from "./common-config";
+import { metricNameProblem } from "../thingsboard/rule-chain";
 import { pulumiRawConfig, RawConfig } from "./raw-config";
 import { Ipv4Cidr, isDnsLabel, isQualifiedStackName, parseIpv4Cidr, Problems } from "./validate";
 
@@ -33,6 +34,8 @@ export interface TenantConfig extends CommonConfig {
     readonly deviceCertificates: { readonly lifetime: string; readonly maxLifetime: string };
     /** Credential for the provider bridge's onboarding API; a Pulumi secret. */
     readonly onboardingToken?: pulumi.Output<string>;
+    /** Telemetry keys ThingsBoard's rule chain forwards to the provider RabbitMQ. */
+    readonly forwardedMetrics: readonly string[];
 }
 
 /** Keys that only the provider stack may set. */
@@ -125,12 +128,14 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
         );
     }
     const onboardingToken = parseSecret(raw, "onboardingToken", problems);
+    const forwardedMetrics = parseForwardedMetrics(required(raw, "forwardedMetrics", problems), problems);
     problems.throwIfAny();
     return {
         ...common,
         role: "tenant",
         deviceCertificates: { lifetime, maxLifetime },
         onboardingToken,
+        forwardedMetrics,
         tenantId,
         displayName: optional(raw, "tenantDisplayName") ?? tenantId,
         providerStack,
@@ -138,6 +143,23 @@ export function parseTenantConfig(raw: RawConfig): TenantConfig {
         vpnNamespace,
         quota,
     };
+}
+
+/** The metric names of `cdm:forwardedMetrics` (comma-separated); each problem is reported. */
+export function parseForwardedMetrics(text: string, problems: Problems): string[] {
+    const names = text
+        .split(",")
+        .map((name) => name.trim())
+        .filter((name) => name !== "");
+    if (text !== "" && names.length === 0) problems.add("cdm:forwardedMetrics", "names no metric");
+    for (const name of names) {
+        const problem = metricNameProblem(name);
+        if (problem) problems.add("cdm:forwardedMetrics", problem);
+    }
+    const repeated = names.filter((name, i) => names.indexOf(name) !== i);
+    if (repeated.length > 0)
+        problems.add("cdm:forwardedMetrics", `repeats ${[...new Set(repeated)].join(", ")}`);
+    return names;
 }
 
 /** Reads a tenant stack's configuration from the Pulumi runtime. */

@@ -55,6 +55,17 @@ const allowedExceptions: Record<string, SecurityException[]> = {
 const allowedExternalEgress: Record<string, number[]> = {
     // The tenant realm's federation back channel to the platform realm's public endpoint.
     keycloak: [443],
+    // InfluxDB's token Job patches its Secrets through the Kubernetes API, whose address is the
+    // cluster's (443 on the Service, 6443 on the control plane behind it).
+    "influxdb-tokens": [443, 6443],
+    // ThingsBoard's rule chain publishes to the provider's AMQPS endpoint, wherever it runs.
+    thingsboard: [5671],
+};
+
+/** The only ingress rules from any address: devices dialling their endpoints. */
+const publicIngress: Record<string, { port: number; protocol: string }> = {
+    wireguard: { port: 51820, protocol: "UDP" },
+    thingsboard: { port: 8883, protocol: "TCP" },
 };
 
 describe.each(names)("stack %s", (name) => {
@@ -206,11 +217,10 @@ describe("tenant isolation", () => {
                     expect(rule.from?.length, JSON.stringify(rule)).toBeGreaterThan(0);
                     for (const peer of rule.from) {
                         if (peer.ipBlock) {
-                            // Devices dial the VPN from anywhere, on its UDP port only.
-                            expect([app, peer.ipBlock, rule.ports]).toEqual([
-                                "wireguard",
+                            // Devices dial the VPN and MQTTS from anywhere, on those ports only.
+                            expect([peer.ipBlock, rule.ports], app).toEqual([
                                 { cidr: "0.0.0.0/0" },
-                                [{ port: 51820, protocol: "UDP" }],
+                                [publicIngress[app]],
                             ]);
                         }
                         const namespace = namespaceOf(peer);
@@ -287,6 +297,11 @@ describe("tenant isolation", () => {
                     (n) => `tenant-acme-bridge-${n}-token`,
                 ),
                 "tenant-acme-bridge-terminal-credential-key",
+                "tenant-acme-influxdb-admin-password",
+                "tenant-acme-influxdb-admin-token",
+                "tenant-acme-grafana-admin-password",
+                "tenant-acme-thingsboard-sysadmin-password",
+                "tenant-acme-thingsboard-tenant-admin-password",
             ].sort(),
         );
         expect(passwords(stacks.globex).sort()).toEqual(

@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(44);
+            expect(objects.length).toBe(71);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });
@@ -76,19 +76,30 @@ describe("stack options", () => {
             ["cdm:postgresExternalPasswords"],
         );
         expect(ofType(stack, "kubernetes:apps/v1:StatefulSet").map((r) => r.inputs.metadata.name)).toEqual([
+            "influxdb",
             "step-ca",
             "hawkbit",
         ]);
-        expect(ofType(stack, "kubernetes:batch/v1:Job")).toEqual([]);
+        // No PostgreSQL provisioning: InfluxDB's token Job and ThingsBoard's Jobs only.
+        expect(ofType(stack, "kubernetes:batch/v1:Job").map((r) => r.inputs.metadata.name)).toEqual([
+            "thingsboard-install",
+            "influxdb-tokens",
+            "thingsboard-bootstrap",
+        ]);
         expect(ofType(stack, "random:index/randomPassword:RandomPassword").map((r) => r.name)).toEqual([
             "tenant-acme-step-ca-password",
             "tenant-acme-keycloak-admin-secret",
             "tenant-acme-hawkbit-admin-password",
             "tenant-acme-hawkbit-bridge-password",
+            "tenant-acme-influxdb-admin-password",
+            "tenant-acme-influxdb-admin-token",
+            "tenant-acme-grafana-admin-password",
             "tenant-acme-bridge-terminal-proxy-token",
             "tenant-acme-bridge-peer-agent-token",
             "tenant-acme-bridge-thingsboard-webhook-token",
             "tenant-acme-bridge-terminal-credential-key",
+            "tenant-acme-thingsboard-sysadmin-password",
+            "tenant-acme-thingsboard-tenant-admin-password",
         ]);
 
         const secret = find(stack, "kubernetes:core/v1:Secret", "tenant-acme-postgres-hawkbit-connection");

@@ -78,6 +78,11 @@ describe("platform root and intermediate", () => {
             "provider-rabbitmq-bridge-credentials": ["stringData"],
             "provider-rabbitmq-telegraf-credentials": ["stringData"],
             "provider-rabbitmq-definitions": ["stringData"],
+            "provider-influxdb-admin": ["stringData"],
+            "provider-influxdb-telegraf-token": ["stringData"],
+            "provider-influxdb-grafana-token": ["stringData"],
+            "provider-grafana-admin": ["stringData"],
+            "provider-grafana-oauth": ["stringData"],
         });
     });
 });
