@@ -1,7 +1,8 @@
 /**
  * The terminal proxy (issue #8), each figure against a direct connection to the same upstream
  * in the same run:
- * - throughput of a bulk stream from the device to the browser;
+ * - throughput of a bulk stream from the device to the browser, and of the same stream through a
+ *   plain TCP relay in the proxy's thread: the most any relay hop can reach on this machine;
  * - added round-trip latency of small frames (p99);
  * - memory per idle session;
  * - token verifications per second (the proxy's verifier against a bare `jwtVerify`).
@@ -17,7 +18,7 @@
  * keeps the proxy's memory apart from everything else the bench process has run.
  */
 import { once } from "node:events";
-import { AddressInfo } from "node:net";
+import { AddressInfo, connect, createServer, Server, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -99,7 +100,7 @@ export async function terminalProxy(quick: boolean): Promise<Scenario[]> {
         const threads = { peers, proxy };
         const stream = { direct: `ws://127.0.0.1:${ports.stream}/ws`, proxied: proxied.stream };
         const echo = { direct: `ws://127.0.0.1:${ports.echo}/ws`, proxied: proxied.echo };
-        scenarios.push(await throughput(threads, stream, sizes));
+        scenarios.push(...(await throughput(threads, { ...stream, relayed: proxied.relayedStream }, sizes)));
         scenarios.push(await addedLatency(threads, echo, sizes));
         scenarios.push(await idleMemory(threads, echo, sizes));
         scenarios.push(await tokenVerifications(sizes));
@@ -113,7 +114,7 @@ export async function terminalProxy(quick: boolean): Promise<Scenario[]> {
     // Checked only once the scenarios succeeded, so that a failure is reported as itself.
     if (left.sessions > 0 || left.sockets > 0) {
         throw new Error(
-            `terminal bench: ${left.sessions} proxy sessions and ${left.sockets} peer sockets were left open`,
+            `terminal bench: ${left.sessions} proxy sessions or relay sockets and ${left.sockets} peer sockets were left open`,
         );
     }
     return scenarios;
@@ -130,24 +131,37 @@ interface Threads {
     readonly proxy: Thread<ProxyApi>;
 }
 
-async function throughput({ peers }: Threads, paths: Paths, sizes: Sizes): Promise<Scenario> {
+/**
+ * The proxy's stream rate against the direct one; and a plain TCP relay's (bytes piped, no
+ * WebSocket work) against the direct one, the ceiling of any relay hop here: the hop's two
+ * extra socket copies compete with the peers for the same cores.
+ */
+async function throughput(
+    { peers }: Threads,
+    paths: Paths & { relayed: string },
+    sizes: Sizes,
+): Promise<Scenario[]> {
     const mib = sizes.streamBytes / (1024 * 1024);
     const rate = async (url: string) => mib / ((await peers.call("stream", url, sizes.streamBytes)) / 1000);
-    await rate(paths.direct); // warm-up of both paths
-    await rate(paths.proxied);
-    const direct: number[] = [];
-    const proxied: number[] = [];
+    const urls = [paths.direct, paths.proxied, paths.relayed];
+    for (const url of urls) await rate(url); // warm-up of every path
+    const rates: number[][] = [[], [], []];
     for (let run = 0; run < sizes.streamRuns; run++) {
-        direct.push(await rate(paths.direct));
-        proxied.push(await rate(paths.proxied));
+        for (const [i, url] of urls.entries()) rates[i].push(await rate(url));
     }
-    return scenario(
-        "terminal-throughput",
-        `device-to-browser stream of ${mib} MiB in ${streamFrameBytes / 1024} KiB frames through the proxy, against the same stream straight from the upstream (median of ${sizes.streamRuns})`,
-        "MiB/s",
-        median(proxied),
-        median(direct),
-    );
+    const [direct, proxied, relayed] = rates.map(median);
+    const stream = `device-to-browser stream of ${mib} MiB in ${streamFrameBytes / 1024} KiB frames`;
+    const against = `against the same stream straight from the upstream (median of ${sizes.streamRuns})`;
+    return [
+        scenario("terminal-throughput", `${stream} through the proxy, ${against}`, "MiB/s", proxied, direct),
+        scenario(
+            "terminal-tcp-relay-ceiling",
+            `${stream} through a plain TCP relay in the proxy's thread (no WebSocket work), ${against}`,
+            "MiB/s",
+            relayed,
+            direct,
+        ),
+    ];
 }
 
 async function addedLatency({ peers }: Threads, paths: Paths, sizes: Sizes): Promise<Scenario> {
@@ -371,8 +385,11 @@ function serve<A extends ThreadApi<A>>(api: A): void {
 // ---- The proxy's thread ----
 
 interface ProxyApi {
-    /** Starts the proxy towards the peers' upstreams; answers each one's URL through the proxy. */
-    listen(ports: UpstreamPorts): Promise<{ echo: string; stream: string }>;
+    /**
+     * Starts the proxy towards the peers' upstreams; answers each one's URL through the proxy,
+     * and the stream's through a plain TCP relay.
+     */
+    listen(ports: UpstreamPorts): Promise<{ echo: string; stream: string; relayedStream: string }>;
     /** Returns once the proxy holds no session. */
     idle(): Promise<void>;
     /** This thread's memory after a full collection. */
@@ -383,22 +400,54 @@ interface ProxyApi {
 
 function proxyApi(): ProxyApi {
     let proxy: TerminalProxy | undefined;
+    let relay: Server | undefined;
+    const relaySockets = new Set<Socket>();
     return {
         listen: async (ports) => {
             const realm = new TokenRealm();
             proxy = await startProxy(realm, ports);
+            relay = await tcpRelay(ports.stream, relaySockets);
             const token = await realm.token({ exp: Math.floor(Date.now() / 1000) + 3600 });
             const url = `ws://127.0.0.1:${(proxy.app.server.address() as AddressInfo).port}/terminal?token=${token}`;
-            return { echo: `${url}&deviceId=bench-echo`, stream: `${url}&deviceId=bench-stream` };
+            return {
+                echo: `${url}&deviceId=bench-echo`,
+                stream: `${url}&deviceId=bench-stream`,
+                relayedStream: `ws://127.0.0.1:${(relay.address() as AddressInfo).port}/ws`,
+            };
         },
         idle: () => until(() => !proxy || proxy.sessions.size === 0, "the proxy to end its sessions"),
         memory: collectedMemory,
         stop: async () => {
-            if (!proxy) return 0;
+            relay?.close();
+            const open = relaySockets.size;
+            for (const socket of relaySockets) socket.destroy();
+            if (!proxy) return open;
             await proxy.drain();
-            return proxy.sessions.size;
+            return proxy.sessions.size + open;
         },
     };
+}
+
+/** A TCP relay on loopback to `port`: each connection piped both ways, nothing parsed. */
+async function tcpRelay(port: number, sockets: Set<Socket>): Promise<Server> {
+    const server = createServer((client) => {
+        const upstream = connect(port, "127.0.0.1");
+        for (const socket of [client, upstream]) {
+            sockets.add(socket);
+            socket.setNoDelay(true);
+            socket.on("error", () => socket.destroy());
+            socket.once("close", () => {
+                sockets.delete(socket);
+                client.destroy();
+                upstream.destroy();
+            });
+        }
+        client.pipe(upstream);
+        upstream.pipe(client);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return server;
 }
 
 /** The proxy with high per-user and per-device limits; both bench devices are the peers' upstreams. */
