@@ -39,6 +39,27 @@ const oids = {
 /** Extensions this verifier processes; any other critical extension makes a certificate unusable. */
 const understood = new Set(Object.values(oids));
 
+/*
+ * The CA certificates recur in every chain (a tenant's Sub-CA, the intermediate, the root), so
+ * their parsed form is kept by PEM text, and every signature found valid is kept per certificate
+ * object: a device's chain then costs one parse and one signature check of its own. Parsing and
+ * checking were most of an enrollment's CPU time in the bridge. The PEM cache is bounded (an
+ * attacker could send new intermediates); the signature memo dies with its certificates.
+ */
+const parsedCacheLimit = 256;
+const parsedCas = new Map<string, x509.X509Certificate>();
+const validSignatures = new WeakMap<x509.X509Certificate, WeakSet<x509.X509Certificate>>();
+
+/** `parse` of a CA candidate (an intermediate or a root), from the cache when seen before. */
+function parseCa(pem: string, what: string): x509.X509Certificate {
+    const cached = parsedCas.get(pem);
+    if (cached) return cached;
+    const cert = parse(pem, what);
+    if (parsedCas.size >= parsedCacheLimit) parsedCas.clear();
+    parsedCas.set(pem, cert);
+    return cert;
+}
+
 function parse(pem: string, what: string): x509.X509Certificate {
     try {
         return new x509.X509Certificate(pem);
@@ -56,7 +77,11 @@ async function issuedBy(child: x509.X509Certificate, parent: x509.X509Certificat
     const aki = child.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
     const ski = parent.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
     if (aki && ski && aki !== ski) return false;
-    return child.verify({ publicKey: parent, signatureOnly: true });
+    if (validSignatures.get(child)?.has(parent)) return true;
+    if (!(await child.verify({ publicKey: parent, signatureOnly: true }))) return false;
+    const parents = validSignatures.get(child) ?? new WeakSet();
+    validSignatures.set(child, parents.add(parent));
+    return true;
 }
 
 async function findIssuer(cert: x509.X509Certificate, candidates: readonly x509.X509Certificate[]) {
@@ -99,8 +124,8 @@ function within(name: string, subtree: string): boolean {
 export async function verifyChain(input: ChainInput): Promise<string[]> {
     const at = input.at ?? new Date();
     const leaf = parse(input.leaf, "leaf");
-    const pool = input.intermediates.map((p, i) => parse(p, `intermediate ${i}`));
-    const roots = input.roots.map((p, i) => parse(p, `root ${i}`));
+    const pool = input.intermediates.map((p, i) => parseCa(p, `intermediate ${i}`));
+    const roots = input.roots.map((p, i) => parseCa(p, `root ${i}`));
     if (leaf.getExtension(x509.BasicConstraintsExtension)?.ca) {
         throw new ChainError(`leaf ${leaf.subject} is a CA certificate`);
     }
@@ -119,7 +144,7 @@ export async function verifyChain(input: ChainInput): Promise<string[]> {
         path.push(issuer);
         if (root) break;
     }
-    if (input.issuer && hex(path[1].rawData) !== hex(parse(input.issuer, "issuer").rawData)) {
+    if (input.issuer && hex(path[1].rawData) !== hex(parseCa(input.issuer, "issuer").rawData)) {
         throw new ChainError(`leaf ${leaf.subject} was not issued by the required CA`);
     }
     checkPath(path, at, input.usage);
