@@ -10,7 +10,7 @@ import { FastifyInstance } from "fastify";
 import { Pool } from "pg";
 import pino from "pino";
 import { accessTokenVerifier } from "../shared/auth/access-token";
-import { EnvError } from "../shared/env";
+import { configOrExit } from "../shared/env";
 import { HawkbitClient, tenantConfig } from "../shared/hawkbit/client";
 import { StepCaClient } from "../shared/step-ca";
 import { AddressPool } from "./addresses";
@@ -151,16 +151,7 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
 }
 
 async function main(): Promise<void> {
-    let config: BridgeConfig;
-    try {
-        config = readBridgeConfig(process.env);
-    } catch (error) {
-        if (error instanceof EnvError) {
-            process.stderr.write(`${error.message}\n`);
-            process.exit(2);
-        }
-        throw error;
-    }
+    const config = configOrExit(readBridgeConfig);
     const bridge = await startBridge(config, process.env.LOG_LEVEL ?? "info");
     let stopping = false;
     const stop = (signal: string) => {

@@ -5,7 +5,7 @@
  */
 import { createServer } from "node:http";
 import pino from "pino";
-import { EnvError, EnvReader } from "../shared/env";
+import { configOrExit, EnvReader } from "../shared/env";
 import { PeerAgent } from "./agent";
 import { WireguardInterface } from "./wireguard";
 
@@ -41,16 +41,7 @@ export function readPeerAgentConfig(env: Readonly<Record<string, string | undefi
 }
 
 async function main(): Promise<void> {
-    let config: PeerAgentConfig;
-    try {
-        config = readPeerAgentConfig(process.env);
-    } catch (error) {
-        if (error instanceof EnvError) {
-            process.stderr.write(`${error.message}\n`);
-            process.exit(2);
-        }
-        throw error;
-    }
+    const config = configOrExit(readPeerAgentConfig);
     const log = pino({ level: process.env.LOG_LEVEL ?? "info" });
     const agent = new PeerAgent({
         bridgeUrl: config.bridgeUrl,

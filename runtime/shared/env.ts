@@ -12,6 +12,22 @@ export class EnvError extends Error {
     }
 }
 
+/**
+ * A service's configuration read from `env`; on a bad value, the problems on stderr and exit
+ * status 2, the one way every service entry point refuses its configuration.
+ */
+export function configOrExit<T>(read: (env: NodeJS.ProcessEnv) => T, env = process.env): T {
+    try {
+        return read(env);
+    } catch (error) {
+        if (error instanceof EnvError) {
+            process.stderr.write(`${error.message}\n`);
+            process.exit(2);
+        }
+        throw error;
+    }
+}
+
 /** Reads variables from one environment and remembers what is wrong with them. */
 export class EnvReader {
     private readonly problems: string[] = [];

@@ -7,7 +7,7 @@
 import Fastify, { FastifyInstance } from "fastify";
 import pino from "pino";
 import { accessTokenVerifier } from "../shared/auth/access-token";
-import { EnvError } from "../shared/env";
+import { configOrExit } from "../shared/env";
 import { readTerminalProxyConfig, TerminalProxyConfig } from "./config";
 import { DeviceDirectory } from "./devices";
 import { TerminalMetrics } from "./metrics";
@@ -70,16 +70,7 @@ export async function runTerminalProxy(
 }
 
 async function main(): Promise<void> {
-    let config: TerminalProxyConfig;
-    try {
-        config = readTerminalProxyConfig(process.env);
-    } catch (error) {
-        if (error instanceof EnvError) {
-            process.stderr.write(`${error.message}\n`);
-            process.exit(2);
-        }
-        throw error;
-    }
+    const config = configOrExit(readTerminalProxyConfig);
     const running = await runTerminalProxy(config, process.env.LOG_LEVEL ?? "info");
     let stopping = false;
     const stop = () => {

@@ -4,8 +4,8 @@
  */
 import { httpApi } from "./api";
 import { bootstrap } from "./bootstrap";
-import { BootstrapConfig, readBootstrapConfig } from "./config";
-import { EnvError } from "../shared/env";
+import { readBootstrapConfig } from "./config";
+import { configOrExit } from "../shared/env";
 
 /** Polls the login page until tb-node answers 200, for at most `seconds`. */
 async function waitForThingsboard(url: string, seconds: number): Promise<void> {
@@ -23,16 +23,7 @@ async function waitForThingsboard(url: string, seconds: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-    let config: BootstrapConfig;
-    try {
-        config = readBootstrapConfig(process.env);
-    } catch (error) {
-        if (error instanceof EnvError) {
-            process.stderr.write(`${error.message}\n`);
-            process.exit(2);
-        }
-        throw error;
-    }
+    const config = configOrExit(readBootstrapConfig);
     const log = (step: string, details: Record<string, string> = {}) =>
         process.stdout.write(
             `${JSON.stringify({ time: new Date().toISOString(), msg: step, ...details })}\n`,

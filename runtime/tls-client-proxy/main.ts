@@ -5,7 +5,7 @@
  */
 import { createServer } from "node:http";
 import pino from "pino";
-import { EnvError, EnvReader } from "../shared/env";
+import { configOrExit, EnvReader } from "../shared/env";
 import { parseRoutes, ProxyRoute, serveRoute } from "./proxy";
 
 /** The proxy's settings. */
@@ -37,16 +37,7 @@ export function readTlsProxyConfig(env: Readonly<Record<string, string | undefin
 }
 
 function main(): void {
-    let config: TlsProxyConfig;
-    try {
-        config = readTlsProxyConfig(process.env);
-    } catch (error) {
-        if (error instanceof EnvError) {
-            process.stderr.write(`${error.message}\n`);
-            process.exit(2);
-        }
-        throw error;
-    }
+    const config = configOrExit(readTlsProxyConfig);
     const log = pino({ level: process.env.LOG_LEVEL ?? "info" });
     const servers = config.routes.map((route, i) =>
         serveRoute(route, i, config.caPems[i], (event) =>
