@@ -179,6 +179,7 @@ describe("the enrollment agent against the real bridge", () => {
                 target_name: deviceId,
                 auth_token: target!.securityToken,
                 bundle_download_location: "/tmp/bundle.raucb",
+                post_update_reboot: "true",
             },
             device: { product: "cdm-device", serial: deviceId },
         });

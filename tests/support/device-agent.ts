@@ -18,9 +18,12 @@ export const agentScript = join(projectRoot, "device-image/rootfs/usr/sbin/cdm-e
 /** Its libraries (/usr/lib/cdm on a device), which it finds beside itself (../lib/cdm). */
 export const agentLibDir = join(projectRoot, "device-image/rootfs/usr/lib/cdm");
 
-/** Every shell file of the agent: the script, then its libraries by name. */
+/**
+ * Every shell file of the agent: the script, then its libraries by name. (ota.sh beside them is
+ * the OTA scripts' library, cdm-ota-confirm's and RAUC's handler's, not the agent's.)
+ */
 export function agentShellFiles(): string[] {
-    const libraries = readdirSync(agentLibDir).filter((name) => name.endsWith(".sh"));
+    const libraries = readdirSync(agentLibDir).filter((name) => name.endsWith(".sh") && name !== "ota.sh");
     return [agentScript, ...libraries.sort().map((name) => join(agentLibDir, name))];
 }
 

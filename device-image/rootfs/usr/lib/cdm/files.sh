@@ -90,6 +90,8 @@ render_and_place() {
         echo "target_name = $(field '.hawkbit.controller_id')"
         echo "auth_token = $(field '.hawkbit.target_token')"
         echo "bundle_download_location = $BUNDLE_DOWNLOAD_LOCATION"
+        echo "# Reboot into the new slot once RAUC has installed it; cdm-ota-confirm checks it after."
+        echo "post_update_reboot = true"
         echo
         echo "[device]"
         echo "product = $DEVICE_PRODUCT"
