@@ -27,7 +27,7 @@ import { Scenario, scenario } from "./scenario";
 const inFlight = 8;
 
 /** Runs `work(i)` for i in [0, count) with `inFlight` at a time; answers operations per second. */
-async function rate(count: number, work: (i: number) => Promise<void>): Promise<number> {
+export async function rate(count: number, work: (i: number) => Promise<void>): Promise<number> {
     let next = 0;
     const start = performance.now();
     await Promise.all(
@@ -108,7 +108,7 @@ export async function enrollmentThroughput(quick: boolean): Promise<Scenario[]> 
     }
 }
 
-function pgSettings(pg: Record<string, string>) {
+export function pgSettings(pg: Record<string, string>) {
     return {
         host: pg.PGHOST,
         port: Number(pg.PGPORT),

@@ -6,6 +6,7 @@
 import { writeFileSync } from "node:fs";
 import { addressAllocation } from "./address-allocation";
 import { enrollmentThroughput } from "./enrollment";
+import { fleetSimulator } from "./fleet-simulator";
 import { Scenario } from "./scenario";
 import { stackEvaluation } from "./stack-evaluation";
 import { stepBinariesCached, stepCaSigning } from "./step-ca-signing";
@@ -44,6 +45,13 @@ async function main(): Promise<void> {
     } else {
         console.log(
             "telemetry via MQTT: skipped in --quick (not installed; run scripts/peers/mosquitto.sh install)",
+        );
+    }
+    if (!quick || (stepBinariesCached() && mosquittoInstalled())) {
+        scenarios.push(...(await fleetSimulator(quick)));
+    } else {
+        console.log(
+            "fleet simulator: skipped in --quick (step-ca or Mosquitto not installed; run scripts/peers/step-ca.sh install and scripts/peers/mosquitto.sh install)",
         );
     }
     const noWireguard = wireguardUnavailable(quick);

@@ -21,7 +21,7 @@ import { leafCertificate, localhostTls } from "../support/pki";
 import { tenantPki } from "../support/tenant-peers";
 import { Scenario, scenario } from "./scenario";
 
-const topic = "v1/devices/me/telemetry";
+export const topic = "v1/devices/me/telemetry";
 
 /** True when Debian's Mosquitto and its clients are installed (not part of a quick run). */
 export function mosquittoInstalled(): boolean {
@@ -40,14 +40,21 @@ function stateMessage(i: number): string {
     });
 }
 
-async function connected(url: string, options: Parameters<typeof mqttConnect>[1] = {}): Promise<MqttClient> {
+export async function connected(
+    url: string,
+    options: Parameters<typeof mqttConnect>[1] = {},
+): Promise<MqttClient> {
     const connection = await mqttConnect(url, options);
     if (!connection.client) throw new Error(`MQTT connection to ${url} refused: ${connection.refused}`);
     return connection.client;
 }
 
 /** Publishes `perClient` messages from each client concurrently; answers messages per second. */
-async function run(publishers: MqttClient[], subscriber: MqttClient, perClient: number): Promise<number> {
+export async function run(
+    publishers: MqttClient[],
+    subscriber: MqttClient,
+    perClient: number,
+): Promise<number> {
     const total = publishers.length * perClient;
     let received = 0;
     // Every publisher waiting for room is woken by each message.
