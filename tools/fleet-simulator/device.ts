@@ -273,6 +273,10 @@ export async function runPolling(
         } catch {
             stats.error("poll network");
         }
-        await sleep(Math.min(sleepSeconds * 1000, endMs - Date.now()));
+        // The next poll is due after the run's end: stop (a timer may fire a little before a
+        // wall-clock deadline, which would count one poll too many).
+        const untilEnd = endMs - Date.now();
+        if (sleepSeconds * 1000 >= untilEnd) break;
+        await sleep(sleepSeconds * 1000);
     }
 }
