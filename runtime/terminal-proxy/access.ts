@@ -48,13 +48,23 @@ export function offeredProtocols(request: Pick<IncomingMessage, "headers">): str
 export function tokenOf(
     request: Pick<IncomingMessage, "headers">,
     url: URL,
+    allowedOrigins: readonly string[],
 ): { token: string; source: TokenSource } {
     const found: { token: string; source: TokenSource }[] = [];
     const query = url.searchParams.get("token");
     if (query) found.push({ token: query, source: "query" });
     const entry = offeredProtocols(request).find((p) => p.startsWith(bearerProtocolPrefix));
     if (entry) found.push({ token: entry.slice(bearerProtocolPrefix.length), source: "protocol" });
+    // A browser sends cookies with any site's WebSocket: without an origin allow-list, a cookie
+    // would let a foreign page open terminals as the user (cross-site WebSocket hijacking).
     const cookie = cookieValue(request.headers.cookie, tokenCookie);
+    if (cookie && allowedOrigins.length === 0) {
+        throw new Refusal(
+            401,
+            "cookie_not_accepted",
+            "the token cookie is accepted only with an origin allow-list (TERMINAL_ALLOWED_ORIGINS); pass ?token= or a bearer.<token> subprotocol",
+        );
+    }
     if (cookie) found.push({ token: cookie, source: "cookie" });
     if (found.length === 0) {
         throw new Refusal(
@@ -110,14 +120,20 @@ export function checkDevice(caller: Caller, deviceId: string): void {
     }
 }
 
-/** Verifies the token and the role, turning the verifier's refusals into session refusals. */
+/**
+ * Verifies the token and the role, turning the verifier's refusals into session refusals. The
+ * verifier's leeway on `exp` is for clock skew between services; a session never starts on a
+ * token already past its `exp`, because the session ends at `exp` (`now` is for tests).
+ */
 export async function authenticate(
     verify: (token: string) => Promise<Caller>,
     token: string,
     role: string,
+    now = Date.now(),
 ): Promise<Caller> {
     try {
         const caller = await verify(token);
+        if (caller.expiresAt.getTime() <= now) throw new Refusal(401, "token_invalid", "token expired");
         requireRole(caller, [role]);
         return caller;
     } catch (error) {

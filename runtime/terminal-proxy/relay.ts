@@ -5,6 +5,7 @@
  * has it). Backpressure on both sides, pings to both, idle and lifetime limits, byte counts,
  * an optional recording, and one summary when both sides are closed.
  */
+import { StringDecoder } from "node:string_decoder";
 import { WebSocket, RawData } from "ws";
 import { TerminalCredential } from "../bridge/terminal-credential";
 import { SessionLimits } from "./config";
@@ -62,6 +63,9 @@ export class Relay {
     private handshakeDone = false;
     private lastClientFrame = Date.now();
     private recorder?: SessionRecorder;
+    /** Terminal bytes may split a UTF-8 character across frames; each direction keeps its rest. */
+    private readonly inputText = new StringDecoder("utf8");
+    private readonly outputText = new StringDecoder("utf8");
     private ending?: { closedBy: RelayEnd["closedBy"]; why: CloseReason };
     private readonly timers: NodeJS.Timeout[] = [];
     private readonly alive = new Map<WebSocket, boolean>();
@@ -72,9 +76,15 @@ export class Relay {
         const { client, upstream, limits } = options;
         this.pipe(client, upstream, (frame) => this.fromClient(frame));
         this.pipe(upstream, client, (frame) => this.fromDevice(frame));
-        client.on("close", () => this.sideClosed("client"));
+        client.on("close", (code, reason) => this.sideClosed("client", code, reason.toString() || undefined));
         upstream.on("close", (code, reason) => this.sideClosed("device", code, reason.toString()));
-        client.on("error", () => this.sideClosed("client"));
+        // ws closes a browser that breaks the protocol itself (1009 for a frame over maxPayload)
+        // and reports it as an error first: the audit names that code, not a normal close.
+        client.on("error", (error: Error & { code?: string }) =>
+            error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH"
+                ? this.sideClosed("client", 1009, "frame too large")
+                : this.sideClosed("client", 1002, `protocol error (${error.code ?? "unknown"})`),
+        );
         upstream.on("error", (error: Error & { code?: string }) => {
             // ttyd 1.7.7 ends a session whose program exited non-zero with a close frame carrying
             // status 1006, which WebSocket forbids on the wire: that is the program's end, not
@@ -156,7 +166,7 @@ export class Relay {
         }
         if (this.recorder) {
             if (frame[0] === 0x30 /* "0" input */)
-                this.recorder.event("i", frame.subarray(1).toString("utf8"));
+                this.recorder.event("i", this.inputText.write(frame.subarray(1)));
             if (frame[0] === 0x31 /* "1" resize */) {
                 try {
                     const { columns, rows } = JSON.parse(frame.subarray(1).toString("utf8")) as Record<
@@ -175,7 +185,7 @@ export class Relay {
     private fromDevice(frame: Buffer): Buffer {
         this.bytesFromDevice += frame.length;
         if (this.recorder && frame[0] === 0x30 /* "0" output */) {
-            this.recorder.event("o", frame.subarray(1).toString("utf8"));
+            this.recorder.event("o", this.outputText.write(frame.subarray(1)));
         }
         return frame;
     }

@@ -11,6 +11,7 @@ import { Duplex } from "node:stream";
 import { Logger } from "pino";
 import { WebSocket, WebSocketServer } from "ws";
 import { Caller } from "../shared/auth/access-token";
+import { isDeviceId } from "../bridge/device-csr";
 import {
     authenticate,
     checkDevice,
@@ -147,12 +148,15 @@ export async function startTerminalProxy(
         let upstream: WebSocket | undefined;
         try {
             const url = parseRequestUrl(request.url);
+            // Named in refusals before authentication too, when it has a device id's form.
+            const asked = url.searchParams.get("deviceId");
+            if (asked && isDeviceId(asked)) audit.deviceId = asked;
             if (url.pathname !== "/terminal")
                 throw new Refusal(404, "not_found", `no WebSocket at ${url.pathname}`);
             if (state.draining) throw new Refusal(503, "draining", "the proxy is shutting down; reconnect");
             checkUpgrade(request);
             checkOrigin(request.headers.origin, config.allowedOrigins);
-            const { token, source } = tokenOf(request, url);
+            const { token, source } = tokenOf(request, url, config.allowedOrigins);
             audit.tokenSource = source;
             const timer = metrics.verification.startTimer();
             const caller = await authenticate(deps.verify, token, config.oidc.role).finally(() => timer());

@@ -23,6 +23,8 @@ export interface AccessPolicy {
     readonly tenant?: string;
     /** Seconds of clock skew tolerated on `exp` and `nbf`. */
     readonly clockToleranceSeconds?: number;
+    /** Least seconds between two fetches of the key set (a flood of unknown `kid`s costs one). */
+    readonly jwksCooldownSeconds?: number;
 }
 
 /** A verified caller. */
@@ -50,7 +52,7 @@ export function accessTokenVerifier(
     keys: JWTVerifyGetKey = createRemoteJWKSet(
         new URL(policy.jwksUrl ?? `${policy.issuer}/protocol/openid-connect/certs`),
         {
-            cooldownDuration: 30_000,
+            cooldownDuration: (policy.jwksCooldownSeconds ?? 30) * 1000,
             cacheMaxAge: 10 * 60_000,
             timeoutDuration: 5_000,
         },

@@ -4,7 +4,13 @@ import { describe, expect, it } from "vitest";
 import { terminalCredential } from "../../../runtime/bridge/terminal-credential";
 import { Caller } from "../../../runtime/shared/auth/access-token";
 import { EnvError } from "../../../runtime/shared/env";
-import { checkDevice, checkOrigin, Refusal, tokenOf } from "../../../runtime/terminal-proxy/access";
+import {
+    authenticate,
+    checkDevice,
+    checkOrigin,
+    Refusal,
+    tokenOf,
+} from "../../../runtime/terminal-proxy/access";
 import { readTerminalProxyConfig } from "../../../runtime/terminal-proxy/config";
 import { withAuthToken } from "../../../runtime/terminal-proxy/relay";
 import { SessionRegistry } from "../../../runtime/terminal-proxy/sessions";
@@ -78,21 +84,61 @@ describe("configuration", () => {
 
 describe("where the token comes from", () => {
     const url = (q: string) => new URL(`http://proxy/terminal?${q}`);
+    const origins = ["https://things.acme.test"];
     it("takes it from the query, a bearer subprotocol entry or the cookie", () => {
-        expect(tokenOf({ headers: {} }, url("token=abc"))).toEqual({ token: "abc", source: "query" });
-        expect(tokenOf({ headers: { "sec-websocket-protocol": "tty, bearer.xyz" } }, url(""))).toEqual({
+        expect(tokenOf({ headers: {} }, url("token=abc"), [])).toEqual({ token: "abc", source: "query" });
+        expect(tokenOf({ headers: { "sec-websocket-protocol": "tty, bearer.xyz" } }, url(""), [])).toEqual({
             token: "xyz",
             source: "protocol",
         });
-        expect(tokenOf({ headers: { cookie: "a=1; cdm_terminal_token=c%2Fd; b=2" } }, url(""))).toEqual({
+        expect(
+            tokenOf({ headers: { cookie: "a=1; cdm_terminal_token=c%2Fd; b=2" } }, url(""), origins),
+        ).toEqual({
             token: "c/d",
             source: "cookie",
         });
         // The same token twice is one token.
-        expect(tokenOf({ headers: { cookie: "cdm_terminal_token=abc" } }, url("token=abc")).source).toBe(
-            "query",
+        expect(
+            tokenOf({ headers: { cookie: "cdm_terminal_token=abc" } }, url("token=abc"), origins).source,
+        ).toBe("query");
+        expect(() => tokenOf({ headers: { "sec-websocket-protocol": "tty" } }, url(""), [])).toThrow(Refusal);
+    });
+
+    it("accepts the cookie only with an origin allow-list (a foreign page's WebSocket carries it too)", () => {
+        expect(() => tokenOf({ headers: { cookie: "cdm_terminal_token=abc" } }, url(""), [])).toThrow(
+            new Refusal(
+                401,
+                "cookie_not_accepted",
+                "the token cookie is accepted only with an origin allow-list (TERMINAL_ALLOWED_ORIGINS); pass ?token= or a bearer.<token> subprotocol",
+            ),
         );
-        expect(() => tokenOf({ headers: { "sec-websocket-protocol": "tty" } }, url(""))).toThrow(Refusal);
+        expect(() =>
+            tokenOf({ headers: { cookie: "cdm_terminal_token=abc" } }, url("token=abc"), []),
+        ).toThrow("the token cookie is accepted only with an origin allow-list");
+    });
+
+    it("never starts a session on a token past its exp, whatever the verifier's leeway", async () => {
+        const now = Date.parse("2026-12-07T10:00:00Z");
+        const caller = (expiresAt: number) => async () => ({
+            subject: "user-alice",
+            username: "alice",
+            tenant: "acme",
+            roles: ["device-terminal"],
+            expiresAt: new Date(expiresAt),
+            claims: {},
+        });
+        await expect(authenticate(caller(now + 1000), "t", "device-terminal", now)).resolves.toMatchObject({
+            username: "alice",
+        });
+        for (const expiresAt of [now, now - 1000]) {
+            await expect(authenticate(caller(expiresAt), "t", "device-terminal", now)).rejects.toEqual(
+                new Refusal(401, "token_invalid", "token expired"),
+            );
+        }
+        await expect(authenticate(caller(now + 1000), "t", "operator", now)).rejects.toMatchObject({
+            status: 403,
+            code: "forbidden",
+        });
     });
 
     it("checks origins only when a list is configured and the client is a browser", () => {

@@ -48,6 +48,7 @@ beforeAll(async () => {
             const text = (data as Buffer).toString();
             if (text.startsWith("0")) socket.send(Buffer.from(`0echo:${text.slice(1)}`));
             if (text === "0exit") socket.close(1000);
+            if (text === "0drop") socket.terminate();
         });
     });
 });
@@ -192,6 +193,13 @@ describe("refusals, before anything reaches the device", () => {
         expect(await open(`${url}/terminal?deviceId=dev-gone&token=${token}`)).toEqual({
             status: 404,
             body: { error: "device_not_found", message: "device dev-gone is not enrolled in this tenant" },
+        });
+        expect(events.find((e) => e.event === "terminal.session.refused")).toMatchObject({
+            user: "alice",
+            tenant: "acme",
+            deviceId: "dev-gone",
+            status: 404,
+            code: "device_not_found",
         });
         const limited = await realm.token({ terminal_devices: ["dev-2", "line-a-*"] });
         expect(await open(`${url}/terminal?deviceId=dev-1&token=${limited}`)).toEqual({
@@ -427,6 +435,40 @@ describe("a session", () => {
             });
     });
 
+    it("ends a session at its lifetime, and when the device goes away", async () => {
+        const url = await proxy({ limits: { ...testProxyConfig().limits, maxSessionSeconds: 1 } });
+        const { ws } = await open(`${url}/terminal?deviceId=dev-1&token=${await realm.token()}`);
+        expect(await closed(ws!)).toEqual({ code: 4001, reason: "session lifetime reached" });
+
+        const url2 = await proxy();
+        const lost = await open(`${url2}/terminal?deviceId=dev-2&token=${await realm.token()}`);
+        lost.ws!.send(Buffer.from(JSON.stringify({ AuthToken: "", columns: 80, rows: 24 })));
+        lost.ws!.send(Buffer.from("0drop"));
+        expect(await closed(lost.ws!)).toEqual({ code: 1011, reason: "device unreachable" });
+        await expect
+            .poll(() => events.find((e) => e.event === "terminal.session.end" && e.deviceId === "dev-2"))
+            .toMatchObject({ closedBy: "device", code: 1011, reason: "device unreachable" });
+    });
+
+    it("closes a browser that sends a frame over the limit with 1009, and audits the browser's code", async () => {
+        const url = await proxy({ limits: { ...testProxyConfig().limits, maxFrameBytes: 4096 } });
+        const { ws } = await open(`${url}/terminal?deviceId=dev-1&token=${await realm.token()}`);
+        ws!.send(Buffer.from(JSON.stringify({ AuthToken: "", columns: 80, rows: 24 })));
+        const end = closed(ws!);
+        ws!.send(Buffer.concat([Buffer.from("0"), Buffer.alloc(8192, 0x61)]));
+        expect((await end).code).toBe(1009);
+        expect(received.every((r) => r.data.length <= 4096)).toBe(true);
+        await expect
+            .poll(() => events.find((e) => e.event === "terminal.session.end"))
+            .toMatchObject({ closedBy: "client", code: 1009 });
+
+        const polite = await open(`${url}/terminal?deviceId=dev-2&token=${await realm.token()}`);
+        polite.ws!.close(4100, "user closed the tab");
+        await expect
+            .poll(() => events.find((e) => e.event === "terminal.session.end" && e.deviceId === "dev-2"))
+            .toMatchObject({ closedBy: "client", code: 4100, reason: "user closed the tab" });
+    });
+
     it("ends at the token's expiry, and when an administrator ends it", async () => {
         const url = await proxy();
         const now = Math.floor(Date.now() / 1000);
@@ -434,6 +476,18 @@ describe("a session", () => {
             `${url}/terminal?deviceId=dev-1&token=${await realm.token({ exp: now + 2 })}`,
         );
         expect(await closed(short.ws!)).toEqual({ code: 4002, reason: "access token expired" });
+        // The same token again, inside the verifier's clock leeway: refused before the device.
+        const reused = await realm.token({ exp: now + 2 });
+        const devicesBefore = upgrades.length;
+        expect(await open(`${url}/terminal?deviceId=dev-1&token=${reused}`)).toEqual({
+            status: 401,
+            body: { error: "token_invalid", message: "token expired" },
+        });
+        expect(upgrades).toHaveLength(devicesBefore);
+        expect(events.filter((e) => e.event === "terminal.session.refused").at(-1)).toMatchObject({
+            code: "token_invalid",
+            reason: "token expired",
+        });
 
         const { ws } = await open(`${url}/terminal?deviceId=dev-2&token=${await realm.token()}`);
         const http = url.replace("ws:", "http:");
