@@ -24,6 +24,7 @@ import { PeerFeed } from "./peer-feed";
 import { reloadTlsOnChange } from "./tls-reload";
 import { Server as HttpsServer } from "node:https";
 import { retryPendingUndo } from "./pending-undo";
+import { retryUntilDone } from "../shared/retry";
 import { LifecycleDeps, Warnings } from "./enrollment";
 import { providerBridgeApi } from "./provider-bridge";
 import { tenantBridgeApi } from "./tenant-bridge";
@@ -71,12 +72,19 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         const addresses = new AddressPool(parseIpv4Cidr(tenant.wireguard.cidr, 16, 30) as Ipv4Cidr);
         await addresses.prepare(db);
         const hawkbit = new HawkbitClient(tenant.hawkbit);
-        // The tenant's OTA settings (30 s polling, target tokens on), applied idempotently.
-        await hawkbit.applyTenantConfig(tenantConfig()).then(
-            () => log.info("hawkBit tenant configuration applied"),
-            (error: unknown) =>
-                log.warn({ error: String(error) }, "could not apply hawkBit's tenant configuration"),
-        );
+        // The tenant's OTA settings (30 s polling, target tokens on), applied idempotently. hawkBit
+        // may still be migrating its database on a first deployment: retried until it takes them,
+        // since without them every device's DDI poll with its target token is refused.
+        void retryUntilDone(() => hawkbit.applyTenantConfig(tenantConfig()), {
+            signal: shutdown.signal,
+            initialDelayMs: 1000,
+            maxDelayMs: 60_000,
+            onFailure: (error, retryInMs) =>
+                log.warn(
+                    { error: String(error), retryInMs },
+                    "could not apply hawkBit's tenant configuration yet",
+                ),
+        }).then((done) => done && log.info("hawkBit tenant configuration applied"));
         lifecycle = {
             db,
             addresses,
