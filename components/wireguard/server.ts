@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { Ipv4Cidr, vpnServerAddress } from "../../runtime/shared/ipv4";
-import { bridgeApp, bridgePort } from "../bridge/env";
+import { bridgeApp, bridgePort, bridgeUid } from "../bridge/env";
 import { keycloakApp, keycloakHttpPort } from "../keycloak/keycloak";
 import { AppIdentity, labelPrefix, objectMeta, selectorLabels, StackContext } from "../k8s/context";
 import { Allow } from "../k8s/network-policy";
@@ -191,7 +191,7 @@ export class WireguardServer extends pulumi.ComponentResource {
         super("cdm:wireguard:Server", name, {}, opts);
         const { context: ctx } = args;
         const child = { parent: this };
-        const rules = wireguardFirewall(wireguardInterface, deviceTerminalPort);
+        const rules = wireguardFirewall(wireguardInterface, deviceTerminalPort, bridgeUid);
         const firewall = createConfigMap(
             `${name}-firewall`,
             objectMeta(ctx, identity, "wireguard-firewall"),
@@ -220,8 +220,9 @@ export class WireguardServer extends pulumi.ComponentResource {
                     [`${labelPrefix}/firewall-sha256`]: createHash("sha256").update(rules).digest("hex"),
                 },
                 pod: {
-                    // The runtime image's user, for the terminal proxy; the others run as root.
-                    runAsUser: 10001,
+                    // The runtime image's user, for the terminal proxy (the packet filter lets only
+                    // this uid reach devices' ttyd); the others run as root.
+                    runAsUser: bridgeUid,
                     exceptions: wireguardExceptions,
                     containers: [
                         ...wireguardContainers({

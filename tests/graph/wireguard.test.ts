@@ -102,7 +102,7 @@ describe("WireGuard server", () => {
         const deployment = vpnObject(acme, "Deployment", "wireguard");
         expect(deployment.spec.replicas).toBe(1);
         expect(deployment.spec.strategy).toEqual({ type: "Recreate" });
-        const rules = wireguardFirewall("wg0", 7681);
+        const rules = wireguardFirewall("wg0", 7681, 10001);
         expect(vpnObject(acme, "ConfigMap", "wireguard-firewall").data).toEqual({ rules });
         expect(deployment.spec.template.metadata.annotations["cdm-platform.dev/firewall-sha256"]).toMatch(
             /^[0-9a-f]{64}$/,

@@ -27,7 +27,7 @@ import {
     parseIni,
 } from "../support/device-agent";
 import { AgentBridge, startAgentBridge } from "../support/device-agent-peers";
-import { link, Namespace } from "../support/netns";
+import { asProxy, link, Namespace, proxyUid } from "../support/netns";
 import { startTtydPeer, TtydPeer } from "../support/ttyd-peer";
 import { agentWg, ServerContainer, startServerContainer } from "../support/vpn-pod";
 
@@ -57,7 +57,7 @@ beforeAll(async () => {
     srv = new Namespace(`cdm-asrv-${tag}`);
     dev = new Namespace(`cdm-adev-${tag}`);
     link(srv, `${net.server}/24`, dev, `${net.device}/24`, `va${tag}`);
-    writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681));
+    writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681, proxyUid));
     server = await startServerContainer(srv, {
         iface: serverIf,
         keyFile: agent.vpnKey.file,
@@ -92,11 +92,12 @@ afterAll(async () => {
     rmSync(firewallFile, { force: true });
 });
 
-/** The HTTP status of the device's ttyd (10.8.0.2:7681) from the server's namespace, or "unreachable". */
+/** The HTTP status of the device's ttyd (10.8.0.2:7681) from the server's namespace as the proxy's user, or "unreachable". */
 function ttydStatus(srv: Namespace, auth: string[]): string {
     try {
         return srv
             .exec(
+                ...asProxy,
                 "curl",
                 "-s",
                 "-o",

@@ -37,7 +37,7 @@ import { projectRoot } from "../../tools/stack-config";
 import { listeningTenantBridge } from "../support/bridge";
 import { browserLogin } from "../support/browser-login";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
-import { installWireguard, Namespace, wireguardKeys } from "../support/netns";
+import { asProxy, installWireguard, Namespace, proxyUid, wireguardKeys } from "../support/netns";
 import { freshDatabase, pgPool, stopPeer } from "../support/peers";
 import { csr, ecKey } from "../support/pki";
 import { closed, openTerminal, testProxyConfig } from "../support/terminal";
@@ -274,7 +274,7 @@ describe("the whole path: browser → proxy in the VPN pod → WireGuard → tty
         const serverIf = `wgt${tag}`;
         const key = wireguardKeys(`tsrv-${tag}`);
         const firewall = join(tmpdir(), `terminal-fw-${tag}`);
-        writeFileSync(firewall, wireguardFirewall(serverIf, 7681));
+        writeFileSync(firewall, wireguardFirewall(serverIf, 7681, proxyUid));
         const server: ServerContainer = await startServerContainer(srv, {
             iface: serverIf,
             keyFile: key.file,
@@ -344,6 +344,8 @@ describe("the whole path: browser → proxy in the VPN pod → WireGuard → tty
                 "netns",
                 "exec",
                 srv.name,
+                // As in the pod: the proxy's uid is the one the packet filter lets reach ttyd.
+                ...asProxy,
                 process.execPath,
                 "--import",
                 "tsx",

@@ -21,7 +21,7 @@ import { WireguardInterface } from "../../runtime/peer-agent/wireguard";
 import { serveJwks, testRealm, TestRealm } from "../support/bridge";
 import { BridgeProcess, httpsJson, startBridgeProcess } from "../support/bridge-process";
 import { RunningHawkbit, startHawkbit } from "../support/hawkbit";
-import { installWireguard, Namespace, wireguardKeys } from "../support/netns";
+import { asProxy, installWireguard, Namespace, proxyUid, wireguardKeys } from "../support/netns";
 import { stopPeer } from "../support/peers";
 import { projectRoot } from "../../tools/stack-config";
 import { csr, ecKey } from "../support/pki";
@@ -85,7 +85,7 @@ beforeAll(async () => {
     srv = new Namespace(`cdm-srv-${tag}`);
     // Nodes forward (kube-proxy needs it) and pods inherit it: the filter must hold regardless.
     srv.exec("sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
-    writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681));
+    writeFileSync(firewallFile, wireguardFirewall(serverIf, 7681, proxyUid));
     server = await startServerContainer(srv, serverOptions());
 }, 300_000);
 
@@ -141,13 +141,18 @@ async function misconfiguredDevice(n: number): Promise<[any, Namespace]> {
     const answer = await enroll(`dev-vpn-${n}`, key.publicKey);
     const ns = deviceNamespace(n, key.file, answer, "10.8.0.0/16");
     const address = answer.wireguard.address.replace("/32", "");
-    await expect.poll(() => get(srv, `http://${address}:7681/`), { timeout: 15_000, interval: 500 }).toBe(0);
+    await expect.poll(() => fromProxy(`http://${address}:7681/`), { timeout: 15_000, interval: 500 }).toBe(0);
     return [answer, ns];
 }
 
 /** Exit status of an HTTP GET from namespace `from` (0 when it got an answer). */
 const get = (from: Namespace, url: string) =>
     from.status("curl", "-s", "-o", "/dev/null", "--max-time", "3", url);
+/** The same from the VPN pod as the terminal proxy's user (the only one that may reach ttyd). */
+const fromProxy = (url: string) =>
+    srv.status(...asProxy, "curl", "-s", "-o", "/dev/null", "--max-time", "3", url);
+/** Whether the pod gets an answer to one ping of `address` within a second. */
+const pings = (address: string) => srv.status("ping", "-c", "1", "-W", "1", address) === 0;
 
 describe("the VPN on real WireGuard", () => {
     it("brings the server up with its declared capabilities, and not without NET_ADMIN", () => {
@@ -217,15 +222,29 @@ describe("the VPN on real WireGuard", () => {
 
         const key1 = wireguardKeys("dev1");
         const answer = await enroll("dev-vpn-1", key1.publicKey);
+        // Within 2 s of the bridge's answer the peer is on the server, and the device, once it
+        // brings its tunnel up (a device that tried before the peer was there would wait for
+        // WireGuard's 5 s handshake retry), answers the pod's ping.
+        const answered = Date.now();
         await expect
-            .poll(async () => (await wg.peers()).get(key1.publicKey), { timeout: 10_000 })
+            .poll(async () => (await wg.peers()).get(key1.publicKey), { timeout: 2_000, interval: 10 })
             .toBe(answer.wireguard.address);
+        const peerMs = Date.now() - answered;
         const dev1 = deviceNamespace(1, key1.file, answer);
         const address = answer.wireguard.address.replace("/32", "");
         await expect
-            .poll(() => get(srv, `http://${address}:7681/`), { timeout: 15_000, interval: 500 })
+            .poll(() => pings(address), { timeout: 2_000 - (Date.now() - answered), interval: 50 })
+            .toBe(true);
+        const activeMs = Date.now() - answered;
+        console.log(`enrolled device: peer on the server after ${peerMs} ms, pingable after ${activeMs} ms`);
+        expect(activeMs).toBeLessThan(2_000);
+        address1 = address;
+        await expect
+            .poll(() => fromProxy(`http://${address}:7681/`), { timeout: 15_000, interval: 500 })
             .toBe(0);
-        expect(get(srv, `http://${address}:8080/`)).not.toBe(0);
+        expect(fromProxy(`http://${address}:8080/`)).not.toBe(0);
+        // The pod's other containers (root) do not reach ttyd: only the proxy's user does.
+        expect(get(srv, `http://${address}:7681/`)).not.toBe(0);
         // Devices open nothing towards the server.
         expect(
             dev1.status("curl", "-s", "-o", "/dev/null", "--max-time", "3", "http://10.8.0.1:51820/"),
@@ -238,10 +257,16 @@ describe("the VPN on real WireGuard", () => {
         const dev2 = deviceNamespace(2, key2.file, answer2);
         const address2 = answer2.wireguard.address.replace("/32", "");
         await expect
-            .poll(() => get(srv, `http://${address2}:7681/`), { timeout: 15_000, interval: 500 })
+            .poll(() => fromProxy(`http://${address2}:7681/`), { timeout: 15_000, interval: 500 })
             .toBe(0);
-        // A device with the configuration it was given reaches nothing but the server.
+        // A device with the configuration it was given reaches nothing but the server: not the
+        // first device, which the pod does reach, nor its ping.
+        expect(address1).toMatch(/^10\.8\.\d+\.\d+$/);
+        expect(fromProxy(`http://${address1}:7681/`)).toBe(0);
         expect(get(dev2, `http://${address1}:7681/`)).not.toBe(0);
+        expect(dev2.status("ping", "-c", "1", "-W", "1", address1)).not.toBe(0);
+        // Nor does a device ping the server.
+        expect(dev2.status("ping", "-c", "1", "-W", "1", "10.8.0.1")).not.toBe(0);
         // Two devices that route the whole range through the tunnel (against their configuration)
         // still cannot reach each other.
         const [, dev3] = await misconfiguredDevice(3);
@@ -252,7 +277,7 @@ describe("the VPN on real WireGuard", () => {
         srv.exec("iptables", "-w", "-F", "FORWARD");
         srv.exec("iptables", "-w", "-P", "FORWARD", "ACCEPT");
         expect(get(dev3, `http://${address4}:7681/`)).toBe(0);
-        srv.execWithInput(wireguardFirewall(serverIf, 7681), "iptables-restore", "-w");
+        srv.execWithInput(wireguardFirewall(serverIf, 7681, proxyUid), "iptables-restore", "-w");
         expect(get(dev3, `http://${address4}:7681/`)).not.toBe(0);
     }, 120_000);
 
@@ -269,7 +294,7 @@ describe("the VPN on real WireGuard", () => {
         expect(gone.status).toBe(200);
         await expect.poll(async () => (await wg.peers()).has(rows[0].key), { timeout: 10_000 }).toBe(false);
         expect((await wg.peers()).size).toBe(3);
-        expect(get(srv, `http://${gone.json.wireguardAddress}:7681/`)).not.toBe(0);
+        expect(fromProxy(`http://${gone.json.wireguardAddress}:7681/`)).not.toBe(0);
     }, 60_000);
 
     it("restores every peer when the server's container restarts with a new interface", async () => {

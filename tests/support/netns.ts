@@ -6,7 +6,13 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { bridgeUid } from "../../components/bridge/env";
 import { projectRoot } from "../../tools/stack-config";
+
+/** The terminal proxy's uid in the VPN pod: the only one the packet filter lets reach ttyd. */
+export const proxyUid = bridgeUid;
+/** A command's prefix running it as the terminal proxy's user (the pod's other containers are root). */
+export const asProxy = ["setpriv", `--reuid=${proxyUid}`, `--regid=${proxyUid}`, "--clear-groups"];
 
 /** Installs wireguard-go, wg, iproute2 and iptables if needed. */
 export function installWireguard(): void {

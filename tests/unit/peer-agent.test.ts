@@ -89,8 +89,8 @@ it("reads its configuration and names every bad variable", () => {
     }
 });
 
-it("filters the VPN: no forwarding, devices answer only, the pod reaches ttyd only", () => {
-    expect(wireguardFirewall("wg0", 7681).split("\n")).toEqual([
+it("filters the VPN: no forwarding, devices answer only, only the proxy's uid reaches ttyd, the pod may ping", () => {
+    expect(wireguardFirewall("wg0", 7681, 10001).split("\n")).toEqual([
         "*filter",
         ":INPUT ACCEPT [0:0]",
         ":FORWARD DROP [0:0]",
@@ -100,7 +100,8 @@ it("filters the VPN: no forwarding, devices answer only, the pod reaches ttyd on
         "-A INPUT -i wg0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
         "-A INPUT -i wg0 -j DROP",
         "-A OUTPUT -o wg0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
-        "-A OUTPUT -o wg0 -p tcp --dport 7681 -m conntrack --ctstate NEW -j ACCEPT",
+        "-A OUTPUT -o wg0 -p tcp --dport 7681 -m owner --uid-owner 10001 -m conntrack --ctstate NEW -j ACCEPT",
+        "-A OUTPUT -o wg0 -p icmp --icmp-type echo-request -m conntrack --ctstate NEW -j ACCEPT",
         "-A OUTPUT -o wg0 -j DROP",
         "COMMIT",
         "",
