@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpsJson } from "../support/bridge-process";
@@ -263,6 +263,15 @@ describe("the enrollment agent against the real bridge", () => {
         expect(lines(restore.stderr).at(-1)).toBe("cdm-enroll: configured: cdm/ttyd.env");
         expect(device.read("etc/cdm/ttyd.env")).toBe(ttydEnv);
         expect(device.tree()).toEqual(enrolledTree);
+
+        // An image with upstream's rauc-hawkbit user: the updater's config is readable by its group.
+        const updaterConf = join(device.etc, "rauc-hawkbit-updater/config.conf");
+        const daemonGid = Number(/^daemon:[^:]*:(\d+):/m.exec(readFileSync("/etc/group", "utf8"))![1]);
+        execFileSync("rm", [updaterConf]);
+        const grouped = await device.run([], { CDM_UPDATER_GROUP: "daemon" });
+        expect(grouped.status, grouped.stderr).toBe(0);
+        const conf = statSync(updaterConf);
+        expect([(conf.mode & 0o777).toString(8), conf.gid, conf.uid]).toEqual(["640", daemonGid, 0]);
         expect(agent.proxy.requests).toEqual([]);
         device.writeConfig({ bridgeUrl: agent.bridge.url });
     });

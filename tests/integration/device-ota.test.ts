@@ -77,7 +77,12 @@ describe("after a RAUC install", () => {
     it("the post-install handler records the installed slot, and RAUC makes it primary", async () => {
         const d = await device();
         expect(d.install(d.bundle("2.0.0"))).toContain("succeeded");
-        expect(ota(d, "pending")).toContain("slot=rootfs.1\nbootname=B\nfrom=A\naction=\n");
+        // from_version: what the running system's os-release says (the test machine's here).
+        const running =
+            /^VERSION_ID="?([^"\n]*)"?$/m.exec(readFileSync("/etc/os-release", "utf8"))?.[1] ?? "";
+        expect(ota(d, "pending")).toContain(
+            `slot=rootfs.1\nbootname=B\nfrom=A\nfrom_version=${running}\naction=\n`,
+        );
         expect(ota(d, "status")).toBe("installed\n");
         expect(d.status().json).toMatchObject({
             compatible: "cdm-device",

@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MqttClient } from "mqtt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -127,6 +127,20 @@ describe("the MQTT state publisher", () => {
         expect(body.mem_free_mb).toBeGreaterThan(0);
         expect(body.mem_free_mb).toBeLessThanOrEqual(memTotalMb);
         expect(body).toMatchObject({ sw_version: "1.4.2", rauc_slot: "none", ota_status: "idle" });
+
+        // An installed update not yet confirmed: the slot it replaces and that slot's version.
+        const pending = join(device.root, "pending");
+        writeFileSync(pending, "slot=rootfs.1\nbootname=B\nfrom=A\nfrom_version=1.4.1\naction=7\n");
+        try {
+            const unconfirmed = await runPublisher(["--once"]);
+            expect(JSON.parse(unconfirmed.stdout)).toMatchObject({ sw_version: "1.4.1", rauc_slot: "A" });
+        } finally {
+            rmSync(pending);
+        }
+        expect(JSON.parse((await runPublisher(["--once"])).stdout)).toMatchObject({
+            sw_version: "1.4.2",
+            rauc_slot: "none",
+        });
 
         // The broker took the device by its certificate: its CN, the device id, is the username.
         const connected = new RegExp(`New client connected from \\S+ as ${deviceId} \\(.*u'${deviceId}'\\)`);

@@ -132,7 +132,15 @@ render_and_place() {
         place "$out/$f" "$STATE_DIR/$f" 0600
     done
     place "$out/wg.conf" "$ETC_DIR/wireguard/$WG_IF.conf" 0600
-    place "$out/config.conf" "$ETC_DIR/rauc-hawkbit-updater/config.conf" 0600
+    # Upstream's rauc-hawkbit-updater.service runs as user rauc-hawkbit: it reads its config (with
+    # the target token) through that group when the image has it; root only otherwise.
+    updater_group=${CDM_UPDATER_GROUP:-rauc-hawkbit}
+    if grep -q "^$updater_group:" /etc/group 2>/dev/null; then
+        place "$out/config.conf" "$ETC_DIR/rauc-hawkbit-updater/config.conf" 0640
+        chgrp "$updater_group" "$ETC_DIR/rauc-hawkbit-updater/config.conf"
+    else
+        place "$out/config.conf" "$ETC_DIR/rauc-hawkbit-updater/config.conf" 0600
+    fi
     place "$out/mqtt.conf" "$ETC_DIR/cdm/mqtt.conf" 0644
     place "$out/telegraf.env" "$ETC_DIR/cdm/telegraf.env" 0600
     place "$out/ttyd.env" "$ETC_DIR/cdm/ttyd.env" 0600
