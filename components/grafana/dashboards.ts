@@ -107,7 +107,7 @@ export function deviceFleetDashboard(bucket: string): Dashboard {
             title: "Devices reporting (last 5 min)",
             type: "stat",
             unit: "none",
-            width: 6,
+            width: 4,
             flux: last5m(cpu, [
                 `  |> group(columns: ["device"])`,
                 `  |> last()`,
@@ -119,7 +119,7 @@ export function deviceFleetDashboard(bucket: string): Dashboard {
             title: "Fleet CPU use (mean)",
             type: "stat",
             unit: "percent",
-            width: 6,
+            width: 5,
             flux: last5m(cpu, [
                 `  |> map(fn: (r) => ({r with _value: 100.0 - r._value}))`,
                 `  |> group()`,
@@ -130,14 +130,27 @@ export function deviceFleetDashboard(bucket: string): Dashboard {
             title: "Fleet memory use (mean)",
             type: "stat",
             unit: "percent",
-            width: 6,
+            width: 5,
             flux: last5m(mem, [`  |> group()`, `  |> mean()`]),
+        },
+        {
+            // The fullest mount of any device: the one to act on first.
+            title: "Fleet disk use (fullest mount)",
+            type: "stat",
+            unit: "percent",
+            width: 5,
+            flux: last5m(`r._measurement == "disk" and r._field == "used_percent"`, [
+                `  |> group(columns: ["device", "path"])`,
+                `  |> last()`,
+                `  |> group()`,
+                `  |> max()`,
+            ]),
         },
         {
             title: "Fleet network throughput",
             type: "stat",
             unit: "Bps",
-            width: 6,
+            width: 5,
             flux: last5m(net, [
                 rate,
                 `  |> group(columns: ["device", "interface", "_field"])`,

@@ -250,6 +250,7 @@ describe("scoped tokens", () => {
             expect(value("Devices reporting (last 5 min)")).toBe(2);
             expect(value("Fleet CPU use (mean)")).toBe(25);
             expect(value("Fleet memory use (mean)")).toBe(40.5);
+            expect(value("Fleet disk use (fullest mount)")).toBe(21);
             // eth0 only (lo is left out): 100 + 50 bytes/s per device.
             expect(value("Fleet network throughput")).toBe(300);
             const only = rows(

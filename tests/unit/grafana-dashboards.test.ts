@@ -47,11 +47,12 @@ describe("Device fleet dashboard", () => {
             [1, "stat", "Devices reporting (last 5 min)"],
             [2, "stat", "Fleet CPU use (mean)"],
             [3, "stat", "Fleet memory use (mean)"],
-            [4, "stat", "Fleet network throughput"],
-            [5, "timeseries", "CPU use per device"],
-            [6, "timeseries", "Memory use per device"],
-            [7, "timeseries", "Disk use per device and mount"],
-            [8, "timeseries", "Network throughput per device"],
+            [4, "stat", "Fleet disk use (fullest mount)"],
+            [5, "stat", "Fleet network throughput"],
+            [6, "timeseries", "CPU use per device"],
+            [7, "timeseries", "Memory use per device"],
+            [8, "timeseries", "Disk use per device and mount"],
+            [9, "timeseries", "Network throughput per device"],
         ]);
         checkLayout(d);
     });
@@ -61,6 +62,7 @@ describe("Device fleet dashboard", () => {
             "Devices reporting (last 5 min)": "cpu",
             "Fleet CPU use (mean)": "cpu",
             "Fleet memory use (mean)": "mem",
+            "Fleet disk use (fullest mount)": "disk",
             "Fleet network throughput": "net",
             "CPU use per device": "cpu",
             "Memory use per device": "mem",
