@@ -43,7 +43,12 @@ function renderPorts(ports: readonly PortSpec[]) {
     return ports.map((p) => ({ port: p.port, protocol: p.protocol ?? "TCP" }));
 }
 
-/** The spec of a policy selecting `podLabels` that allows exactly the given traffic. */
+/**
+ * The spec of a policy selecting `podLabels` that allows exactly the given traffic. A direction
+ * with nothing allowed has no rule list at all (its policy type alone denies it): the API server
+ * stores an empty list as absent, so an empty one would differ from the stored object at every
+ * apply.
+ */
 export function networkPolicySpec(
     podLabels: Readonly<Record<string, string>>,
     ingress: readonly Allow[],
@@ -52,14 +57,22 @@ export function networkPolicySpec(
     return {
         podSelector: { matchLabels: { ...podLabels } },
         policyTypes: ["Ingress", "Egress"],
-        ingress: ingress.map((a) => ({
-            ...(a.peers.length ? { from: a.peers.map(renderPeer) } : {}),
-            ports: renderPorts(a.ports),
-        })),
-        egress: egress.map((a) => ({
-            ...(a.peers.length ? { to: a.peers.map(renderPeer) } : {}),
-            ports: renderPorts(a.ports),
-        })),
+        ...(ingress.length
+            ? {
+                  ingress: ingress.map((a) => ({
+                      ...(a.peers.length ? { from: a.peers.map(renderPeer) } : {}),
+                      ports: renderPorts(a.ports),
+                  })),
+              }
+            : {}),
+        ...(egress.length
+            ? {
+                  egress: egress.map((a) => ({
+                      ...(a.peers.length ? { to: a.peers.map(renderPeer) } : {}),
+                      ports: renderPorts(a.ports),
+                  })),
+              }
+            : {}),
     };
 }
 

@@ -273,7 +273,6 @@ describe("RabbitMQ traffic", () => {
                 { from: [app("bridge")], ports: [{ port: 15672, protocol: "TCP" }] },
                 { from: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 5671, protocol: "TCP" }] },
             ],
-            egress: [],
         });
     });
 });

@@ -112,7 +112,6 @@ describe("Telegraf traffic", () => {
                 },
             },
             policyTypes: ["Ingress", "Egress"],
-            ingress: [],
             egress: [
                 { to: [app("rabbitmq")], ports: [{ port: 5672, protocol: "TCP" }] },
                 { to: [app("influxdb")], ports: [{ port: 8086, protocol: "TCP" }] },

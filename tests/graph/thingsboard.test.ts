@@ -94,7 +94,6 @@ describe("ThingsBoard schema install", () => {
                 },
             },
             policyTypes: ["Ingress", "Egress"],
-            ingress: [],
             egress: [{ to: [app("postgres")], ports: [{ port: 5432, protocol: "TCP" }] }],
         });
     });
@@ -333,7 +332,6 @@ describe("ThingsBoard bootstrap Job", () => {
                 },
             },
             policyTypes: ["Ingress", "Egress"],
-            ingress: [],
             egress: [{ to: [app("thingsboard")], ports: [{ port: 8080, protocol: "TCP" }] }],
         });
     });
