@@ -26,6 +26,7 @@ import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
 import { startPeer, stopPeer } from "../support/peers";
+import { ruleNodeProperties } from "../support/rabbitmq";
 import { Scenario, scenario } from "./scenario";
 
 /** True when Debian's RabbitMQ is installed (its install is not part of a quick run). */
@@ -125,13 +126,11 @@ async function platformPath(
             flow.delivered(m.content);
         });
         const channel: ConfirmChannel = await publisher.createConfirmChannel();
-        // ThingsBoard's rule node with PERSISTENT_BASIC properties.
-        const properties = { deliveryMode: 2, contentType: "application/octet-stream" };
         const rate = await timedLoop(
             messages,
             window,
             Math.min(50, Math.floor(window / 2)),
-            (m) => channel.publish(telemetryExchange, m.routingKey, m.body, properties),
+            (m) => channel.publish(telemetryExchange, m.routingKey, m.body, ruleNodeProperties),
             () => channel.waitForConfirms(),
             flow,
         );

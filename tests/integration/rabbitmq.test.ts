@@ -23,7 +23,8 @@ import { Database, pgliteDatabase } from "../../runtime/bridge/db/database";
 import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
-import { TestBroker } from "../support/rabbitmq";
+import { ruleNodeProperties, TestBroker } from "../support/rabbitmq";
+import { forwardedMessage } from "../../components/thingsboard/rule-chain";
 
 let broker: TestBroker;
 let rabbit: Record<string, string>;
@@ -65,18 +66,27 @@ async function attempt(connection: ChannelModel, action: (channel: Channel) => P
 /** Publishes with a confirm; "ok", "nack" or the broker's refusal. */
 const publish = (connection: ChannelModel, routingKey: string, body: string, exchange = telemetryExchange) =>
     attempt(connection, async (channel) => {
-        channel.publish(exchange, routingKey, Buffer.from(body), { contentType: "application/json" });
+        channel.publish(exchange, routingKey, Buffer.from(body), ruleNodeProperties);
         await (channel as amqp.ConfirmChannel).waitForConfirms();
     });
 
 /** Everything in Telegraf's queue, taken as Telegraf would and acknowledged. */
-async function drain(connection: ChannelModel): Promise<{ routingKey: string; body: string }[]> {
+async function drain(
+    connection: ChannelModel,
+): Promise<{ routingKey: string; body: string; properties?: Record<string, unknown> }[]> {
     const channel = await connection.createChannel();
-    const out: { routingKey: string; body: string }[] = [];
+    const out: { routingKey: string; body: string; properties?: Record<string, unknown> }[] = [];
     for (;;) {
         const message = await channel.get(telegrafQueue);
         if (!message) break;
-        out.push({ routingKey: message.fields.routingKey, body: message.content.toString() });
+        out.push({
+            routingKey: message.fields.routingKey,
+            body: message.content.toString(),
+            properties: {
+                deliveryMode: message.properties.deliveryMode,
+                contentType: message.properties.contentType,
+            },
+        });
         channel.ack(message);
     }
     await channel.close();
@@ -201,12 +211,23 @@ describe("a tenant's telemetry", () => {
         await drain(consumer);
         const { answer, connection } = await tenantPublisher("acme");
         expect(answer).toMatchObject({ username: "tenant-acme", routing_key_prefix: "tenant.acme." });
-        const body = JSON.stringify({ tenant: "acme", device: "dev-1", ts: 1767225600000, cpu_usage: 23.4 });
+        // The rule chain's message, as its script builds it, with its rule node's properties.
+        const body = JSON.stringify(
+            forwardedMessage("acme", "dev-1", 1767225600000, { cpu_usage: 23.4, mem_free_mb: 512, fw: "x" }, [
+                "cpu_usage",
+                "mem_free_mb",
+            ]),
+        );
+        expect(body).toBe(
+            '{"tenant":"acme","device":"dev-1","ts":1767225600000,"cpu_usage":23.4,"mem_free_mb":512}',
+        );
         expect(await publish(connection, "tenant.acme.dev-1", body)).toBe("ok");
         expect(await publish(connection, "tenant.globex.dev-1", body)).toMatch(/ACCESS_REFUSED/);
         // The publisher cannot read what tenants publish.
         expect(await attempt(connection, (c) => c.get(telegrafQueue))).toMatch(/ACCESS_REFUSED/);
-        expect(await drain(consumer)).toEqual([{ routingKey: "tenant.acme.dev-1", body }]);
+        expect(await drain(consumer)).toEqual([
+            { routingKey: "tenant.acme.dev-1", body, properties: { ...ruleNodeProperties } },
+        ]);
     });
 
     it("is bounded while Telegraf is away: the oldest messages go, publishers are never refused", async () => {
@@ -273,6 +294,8 @@ describe("AMQPS with the deployed TLS settings", () => {
         );
         broker.track(connection);
         expect(await publish(connection, "tenant.acme.dev-2", "{}")).toBe("ok");
-        expect(await drain(await telegraf())).toEqual([{ routingKey: "tenant.acme.dev-2", body: "{}" }]);
+        expect(await drain(await telegraf())).toEqual([
+            { routingKey: "tenant.acme.dev-2", body: "{}", properties: { ...ruleNodeProperties } },
+        ]);
     });
 });

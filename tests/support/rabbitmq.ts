@@ -71,15 +71,19 @@ export class TestBroker {
 }
 
 /** Publishes to the telemetry exchange with a publisher confirm, as a rule chain does. */
+/**
+ * The message properties of ThingsBoard's RabbitMQ rule node as the platform's rule chain sets
+ * it (`messageProperties: PERSISTENT_BASIC`): persistent, an opaque body.
+ */
+export const ruleNodeProperties = { deliveryMode: 2, contentType: "application/octet-stream" } as const;
+
 export async function publishConfirmed(
     connection: ChannelModel,
     messages: readonly { routingKey: string; body: string }[],
 ): Promise<void> {
     const channel = await connection.createConfirmChannel();
     for (const m of messages) {
-        channel.publish(telemetryExchange, m.routingKey, Buffer.from(m.body), {
-            contentType: "application/json",
-        });
+        channel.publish(telemetryExchange, m.routingKey, Buffer.from(m.body), ruleNodeProperties);
     }
     await channel.waitForConfirms();
     await channel.close();
