@@ -21,6 +21,7 @@ import { subCaClaims } from "./pki/profile";
 import { Postgres } from "./postgres/postgres";
 import { PostgresConsumer } from "./postgres/provision";
 import { RabbitMq } from "./rabbitmq/rabbitmq";
+import { TelemetryGate } from "./rabbitmq/telemetry-gate";
 import { createStackNamespace, kubernetesProvider } from "./stack-context";
 import { StepCa } from "./step-ca/step-ca";
 import { Telegraf } from "./telegraf/telegraf";
@@ -71,6 +72,8 @@ export class ProviderStack extends pulumi.ComponentResource {
     public readonly grafana: Grafana;
     /** Moves tenants' telemetry from RabbitMQ into InfluxDB. */
     public readonly telegraf: Telegraf;
+    /** Between tenants and Telegraf: forwards only telemetry whose body names its routing key's tenant. */
+    public readonly telemetryGate: TelemetryGate;
 
     constructor(name: string, args: ProviderStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("cdm:stack:ProviderStack", name, {}, opts);
@@ -177,12 +180,23 @@ export class ProviderStack extends pulumi.ComponentResource {
             // Started with its token: the Job writes it into the Secret.
             { ...child, dependsOn: [this.influxdb.tokenJob] },
         );
+        const image = runtimeImage(name, "bridge", config, this);
+        this.telemetryGate = new TelemetryGate(
+            `${name}-telemetry-gate`,
+            {
+                context,
+                image,
+                amqpUrl: this.rabbitmq.amqpUrl,
+                rabbitmqSecret: this.rabbitmq.gateSecret,
+            },
+            child,
+        );
         this.bridge = new Bridge(
             `${name}-bridge`,
             {
                 context,
                 role: "provider",
-                image: runtimeImage(name, "bridge", config, this),
+                image,
                 database: this.postgres.connection("bridge"),
                 stepCa: {
                     url: this.stepCa.url,
@@ -221,6 +235,7 @@ export class ProviderStack extends pulumi.ComponentResource {
             influxdb: this.influxdb,
             grafana: this.grafana,
             telegraf: this.telegraf,
+            telemetryGate: this.telemetryGate,
         });
     }
 }

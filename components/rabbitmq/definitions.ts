@@ -1,8 +1,10 @@
 /**
  * The provider RabbitMQ's definitions as typed data, rendered to the definitions JSON that
- * RabbitMQ imports at boot: the `cdm-metrics` vhost, the `cdm.telemetry` topic exchange, Telegraf's
- * queue bound with `tenant.#`, the policy that bounds that queue, and the broker's own two users
- * with their permissions. Tenants' publishers are not here: the provider bridge makes them at
+ * RabbitMQ imports at boot: the `cdm-metrics` vhost; the `cdm.telemetry` topic exchange tenants
+ * publish to and the intake queue bound to it with `tenant.#`, which the telemetry gate
+ * (runtime/telemetry-gate) consumes; the `cdm.telemetry.admitted` exchange the gate forwards
+ * what it admits to and Telegraf's queue bound to that; the policy that bounds both queues; and
+ * the broker's own three users with their permissions. Tenants' publishers are not here: the provider bridge makes them at
  * runtime through the management API (runtime/shared/rabbitmq-admin.ts), and a boot-time import
  * never deletes what it does not name, so they survive restarts.
  *
@@ -16,12 +18,18 @@
 import { createHash, createHmac } from "node:crypto";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { literal } from "../../runtime/shared/rabbitmq-admin";
+import { gateTopology } from "../../runtime/telemetry-gate/gate";
 
-/** The durable queue Telegraf consumes; every tenant's telemetry is routed to it. */
+/** The durable queue Telegraf consumes; the gate forwards every admitted message to it. */
 export const telegrafQueue = "cdm.telemetry.telegraf";
-/** Its binding: every routing key of every tenant (`tenant.<id>.<device>`), nothing else. */
+/** The gate's queue, where every tenant's telemetry arrives; the exchange it forwards to. */
+export const { intakeQueue, admittedExchange } = gateTopology;
+/** Both queues' bindings: every routing key of every tenant (`tenant.<id>.<device>`), nothing else. */
 export const telegrafBindingKey = "tenant.#";
-/** The policy that bounds Telegraf's queue. */
+/**
+ * The policy that bounds the intake queue and Telegraf's (named when it bounded Telegraf's alone;
+ * kept, so that a broker's boot-time import updates it in place rather than adding a second).
+ */
 export const telegrafQueuePolicy = "telegraf-queue-limits";
 
 /**
@@ -32,12 +40,15 @@ export const telegrafQueuePolicy = "telegraf-queue-limits";
  * permissions are none at all: it cannot open an AMQP connection, read a queue or publish, so
  * the credential is only good against the management API, which only the bridge's pods reach.
  * (An administrator can grant itself permissions, so that API's NetworkPolicy is what bounds it.)
- * `telegraf` consumes Telegraf's queue and nothing else. There is no `guest` and no human
+ * `telemetry-gate` consumes the intake queue and publishes to the admitted exchange, nothing
+ * else; tenants' publishers write only `cdm.telemetry`, so nothing reaches Telegraf's queue but
+ * through the gate. `telegraf` consumes Telegraf's queue and nothing else. There is no `guest` and no human
  * account: a blank node importing definitions creates neither, and operators use
  * `rabbitmqctl` in the pod, which authenticates with the node's Erlang cookie.
  */
 export const rabbitmqUsers = {
     bridge: { username: "cdm-bridge", tags: ["administrator"] },
+    gate: { username: "telemetry-gate", tags: [] },
     telegraf: { username: "telegraf", tags: [] },
 } as const satisfies Record<string, { username: string; tags: readonly string[] }>;
 
@@ -51,6 +62,16 @@ export type RabbitmqUserName = keyof typeof rabbitmqUsers;
  */
 export const telegrafPermissions = { configure: "^$", write: "^$", read: `^${literal(telegrafQueue)}$` };
 
+/**
+ * The gate's permissions: read (consume) the intake queue, write (publish) the admitted exchange.
+ * No configure: it declares nothing. No topic restriction: it forwards every tenant's keys.
+ */
+export const gatePermissions = {
+    configure: "^$",
+    write: `^${literal(admittedExchange)}$`,
+    read: `^${literal(intakeQueue)}$`,
+};
+
 /** The `inputs.amqp_consumer` settings Telegraf's permissions are made for. */
 export const telegrafAmqpConsumer = {
     /** Empty: Telegraf declares no exchange (that would need configure on it). */
@@ -63,7 +84,7 @@ export const telegrafAmqpConsumer = {
 } as const;
 
 /**
- * How much Telegraf's queue holds while Telegraf is stopped or slow. The queue drops its oldest
+ * How much each of the two queues holds while its consumer is stopped or slow. The queue drops its oldest
  * messages beyond either limit (`drop-head`): publishers are never refused or blocked, and what
  * remains is the newest telemetry, which is what a platform dashboard wants after an outage.
  * (`reject-publish` would instead fail every tenant's rule chain until Telegraf is back, and
@@ -184,7 +205,7 @@ export function definitionsUser(
 }
 
 /**
- * The policy that bounds Telegraf's queue. A policy rather than queue arguments: a boot-time
+ * The policy that bounds the intake queue and Telegraf's. A policy rather than queue arguments: a boot-time
  * import updates policies in place (a queue's arguments are fixed at declaration), so changed
  * limits apply at the next start without recreating the queue.
  */
@@ -192,7 +213,7 @@ export function telegrafPolicy(limits: QueueLimits): DefinitionsPolicy {
     return {
         vhost: metricsVhost,
         name: telegrafQueuePolicy,
-        pattern: `^${literal(telegrafQueue)}$`,
+        pattern: `^(${literal(intakeQueue)}|${literal(telegrafQueue)})$`,
         "apply-to": "queues",
         priority: 0,
         definition: {
@@ -207,7 +228,7 @@ export function telegrafPolicy(limits: QueueLimits): DefinitionsPolicy {
 /**
  * The provider broker's definitions for the given passwords.
  *
- * Telegraf's queue is a quorum queue: durable, its messages written to a replicated log and
+ * Both queues are quorum queues: durable, its messages written to a replicated log and
  * fsynced before a publisher confirm; the queue type RabbitMQ 4 recommends for durable data
  * (classic mirrored queues are gone). With one node it has one member; when the broker grows
  * to three, `rabbitmq-queues grow` adds members in place, whereas a classic queue would have to
@@ -218,45 +239,46 @@ export function metricsBrokerDefinitions(
     passwords: Readonly<Record<RabbitmqUserName, string>>,
     limits: QueueLimits = telegrafQueueLimits,
 ): Definitions {
-    const { bridge, telegraf } = rabbitmqUsers;
+    const { bridge, gate, telegraf } = rabbitmqUsers;
+    const exchange = (name: string): DefinitionsExchange => ({
+        name,
+        vhost: metricsVhost,
+        type: "topic",
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: {},
+    });
+    const queue = (name: string): DefinitionsQueue => ({
+        name,
+        vhost: metricsVhost,
+        durable: true,
+        auto_delete: false,
+        arguments: { "x-queue-type": "quorum" },
+    });
+    const binding = (source: string, destination: string): DefinitionsBinding => ({
+        source,
+        vhost: metricsVhost,
+        destination,
+        destination_type: "queue",
+        routing_key: telegrafBindingKey,
+        arguments: {},
+    });
     return {
         users: [
             definitionsUser(bridge.username, passwords.bridge, bridge.tags),
+            definitionsUser(gate.username, passwords.gate, gate.tags),
             definitionsUser(telegraf.username, passwords.telegraf, telegraf.tags),
         ],
         vhosts: [{ name: metricsVhost }],
         // The bridge has none: see rabbitmqUsers.
-        permissions: [{ user: telegraf.username, vhost: metricsVhost, ...telegrafPermissions }],
-        exchanges: [
-            {
-                name: telemetryExchange,
-                vhost: metricsVhost,
-                type: "topic",
-                durable: true,
-                auto_delete: false,
-                internal: false,
-                arguments: {},
-            },
+        permissions: [
+            { user: gate.username, vhost: metricsVhost, ...gatePermissions },
+            { user: telegraf.username, vhost: metricsVhost, ...telegrafPermissions },
         ],
-        queues: [
-            {
-                name: telegrafQueue,
-                vhost: metricsVhost,
-                durable: true,
-                auto_delete: false,
-                arguments: { "x-queue-type": "quorum" },
-            },
-        ],
-        bindings: [
-            {
-                source: telemetryExchange,
-                vhost: metricsVhost,
-                destination: telegrafQueue,
-                destination_type: "queue",
-                routing_key: telegrafBindingKey,
-                arguments: {},
-            },
-        ],
+        exchanges: [exchange(telemetryExchange), exchange(admittedExchange)],
+        queues: [queue(intakeQueue), queue(telegrafQueue)],
+        bindings: [binding(telemetryExchange, intakeQueue), binding(admittedExchange, telegrafQueue)],
         policies: [telegrafPolicy(limits)],
     };
 }

@@ -18,16 +18,20 @@ import {
 } from "./definitions";
 
 export const rabbitmqApp = rabbitmqManagementService.app;
-/** Plain AMQP, inside the namespace only: Telegraf consumes here. */
+/** Plain AMQP, inside the namespace only: the telemetry gate and Telegraf consume here. */
 export const amqpPort = 5672;
 /** AMQP over TLS, the port tenants publish to through the LoadBalancer. */
 export const amqpsPort = 5671;
 /** The management API (HTTP), for the provider bridge only. */
 export const managementPort = rabbitmqManagementService.port;
-/** The app label of the provider Telegraf, the only pod that may use plain AMQP. */
+/** The app label of the provider Telegraf, one of the two pods that may use plain AMQP. */
 export const telegrafApp = "telegraf";
+/** The app label of the telemetry gate, the other. */
+export const telemetryGateApp = "telemetry-gate";
 /** The Secret with Telegraf's broker credentials (`username`, `password`), for the Telegraf component. */
 export const telegrafCredentialsSecret = "rabbitmq-telegraf-credentials";
+/** The Secret with the gate's broker credentials (`username`, `password`), for the TelemetryGate component. */
+export const gateCredentialsSecret = "rabbitmq-telemetry-gate-credentials";
 /** The LoadBalancer Service tenants' AMQPS traffic arrives at. */
 export const amqpsServiceName = "rabbitmq-amqps";
 
@@ -115,7 +119,8 @@ export interface RabbitMqArgs {
  * restart), its topology and users from ./definitions.ts imported at boot.
  *
  * Tenants' ThingsBoard publish over AMQPS through a layer-4 LoadBalancer (they run in other
- * clusters); Telegraf consumes over plain AMQP inside the namespace; only the provider bridge
+ * clusters) into the intake queue; the telemetry gate (./telemetry-gate.ts) forwards what it
+ * admits to Telegraf's queue; both consume over plain AMQP inside the namespace; only the provider bridge
  * reaches the management API, with the `cdm-bridge` user from `rabbitmq-bridge-credentials`.
  *
  * TLS: the server certificate is issued here by the platform intermediate for the public AMQP
@@ -131,6 +136,8 @@ export class RabbitMq extends pulumi.ComponentResource {
     public readonly amqpUrl: pulumi.Output<string>;
     /** Name of the Secret with Telegraf's credentials. */
     public readonly telegrafSecret: pulumi.Output<string>;
+    /** Name of the Secret with the telemetry gate's credentials. */
+    public readonly gateSecret: pulumi.Output<string>;
     /** The server certificate (PEM). */
     public readonly certificate: pulumi.Output<string>;
 
@@ -155,6 +162,12 @@ export class RabbitMq extends pulumi.ComponentResource {
             `${name}-telegraf-credentials`,
             objectMeta(ctx, identity, telegrafCredentialsSecret),
             { username: rabbitmqUsers.telegraf.username, password: passwords.telegraf },
+            child,
+        ).secret.metadata.name;
+        this.gateSecret = createCredentialSecret(
+            `${name}-gate-credentials`,
+            objectMeta(ctx, identity, gateCredentialsSecret),
+            { username: rabbitmqUsers.gate.username, password: passwords.gate },
             child,
         ).secret.metadata.name;
         // Password hashes only, and still a Secret: the whole file is a credential.
@@ -245,10 +258,10 @@ export class RabbitMq extends pulumi.ComponentResource {
                     { name: "amqp", port: amqpPort },
                     { name: "management", port: managementPort },
                 ],
-                // Not headless: Telegraf and the bridge reach the broker only while it is ready.
+                // Not headless: the gate, Telegraf and the bridge reach the broker only while it is ready.
                 serviceType: "ClusterIP",
                 ingress: [
-                    { peers: [{ app: telegrafApp }], ports: [{ port: amqpPort }] },
+                    { peers: [{ app: telemetryGateApp }, { app: telegrafApp }], ports: [{ port: amqpPort }] },
                     { peers: [{ app: bridgeApp }], ports: [{ port: managementPort }] },
                     // Tenants' clusters, from anywhere: the LoadBalancer keeps their addresses.
                     { peers: [{ cidr: "0.0.0.0/0" }], ports: [{ port: amqpsPort }] },
@@ -276,6 +289,7 @@ export class RabbitMq extends pulumi.ComponentResource {
             managementUrl: this.managementUrl,
             amqpUrl: this.amqpUrl,
             telegrafSecret: this.telegrafSecret,
+            gateSecret: this.gateSecret,
             certificate: this.certificate,
         });
     }

@@ -7,15 +7,10 @@
  * Credentials are never in the text: it names environment variables (`${VAR}`, which Telegraf
  * substitutes in string values when it loads the file) that the pod takes from Secrets.
  */
+import { telemetryMessageKeys } from "../../runtime/shared/onboarding";
 import { telemetryMeasurement } from "../influxdb/settings";
 import { telegrafAmqpConsumer } from "../rabbitmq/definitions";
 import { renderToml, TomlTable } from "./toml";
-
-/**
- * The keys of a rule chain's message besides its metrics:
- * `{"tenant":"<id>","device":"<name>","ts":<unix ms>,"<metric>":<number>,…}`.
- */
-export const telemetryMessageKeys = { tenant: "tenant", device: "device", timestamp: "ts" } as const;
 
 /** The environment variables the provider configuration reads (each from a Secret). */
 export const providerTelegrafEnv = {

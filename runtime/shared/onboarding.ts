@@ -67,3 +67,8 @@ export interface AmqpPublisherResponse {
 export const metricsVhost = "cdm-metrics";
 /** The topic exchange tenants publish their selected metrics to (routing key `tenant.<id>.<device>`). */
 export const telemetryExchange = "cdm.telemetry";
+/**
+ * The keys of a rule chain's message besides its metrics:
+ * `{"tenant":"<id>","device":"<name>","ts":<unix ms>,"<metric>":<number>,…}`.
+ */
+export const telemetryMessageKeys = { tenant: "tenant", device: "device", timestamp: "ts" } as const;

@@ -5,13 +5,15 @@
 # The node keeps its data in /tmp/cdm-peers/rabbitmq (removed on start), listens for AMQP on
 # 127.0.0.1:${CDM_TEST_AMQP_PORT:-55672} and for the management API on the next port. It boots
 # with the definitions the provider stack deploys, rendered by components/rabbitmq/definitions.ts
-# (vhost cdm-metrics, the cdm.telemetry exchange, Telegraf's quorum queue and its limits policy,
-# the cdm-bridge and telegraf users with their permissions, password hashes only), with two test
-# changes: Telegraf's queue holds at most 100 messages, so its overflow can be exercised in a
-# second, and a test-only administrator (`cdm-test-admin`, every permission on cdm-metrics).
+# (vhost cdm-metrics, the cdm.telemetry exchange and the telemetry gate's intake queue, the
+# cdm.telemetry.admitted exchange and Telegraf's queue, the limits policy of both quorum queues,
+# the cdm-bridge, telemetry-gate and telegraf users with their permissions, password hashes
+# only), with two test changes: each queue holds at most 100 messages, so overflow can be
+# exercised in a second, and a test-only administrator (`cdm-test-admin`, every permission on
+# cdm-metrics).
 # Passwords are generated per run and written, with the ports, to .cache/peers/rabbitmq.env
 # (mode 0600): RABBITMQ_USERNAME/PASSWORD are the test administrator, RABBITMQ_BRIDGE_* and
-# RABBITMQ_TELEGRAF_* the platform's users. AMQPS listens on the port after those (AMQPS_PORT)
+# RABBITMQ_GATE_* and RABBITMQ_TELEGRAF_* the platform's users. AMQPS listens on the port after those (AMQPS_PORT)
 # with the TLS and authentication settings of the deployed configuration (rabbitmq.ts's
 # rabbitmqConf) and a throwaway chain like the platform's: a root, an intermediate, and a
 # server certificate for localhost issued by the intermediate (the root in RABBITMQ_CA_FILE).
@@ -77,9 +79,10 @@ start() {
     stop
     rm -rf "$dir"
     mkdir -p "$dir/mnesia" "$dir/log"
-    local password bridge_password telegraf_password
+    local password bridge_password gate_password telegraf_password
     password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
     bridge_password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+    gate_password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
     telegraf_password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
     node_env
     echo '[rabbitmq_management].' >"$dir/enabled_plugins"
@@ -107,13 +110,13 @@ for (const line of rabbitmqConf().split("\n")) {
     # The passwords reach the renderer through its environment, never its command line.
     # shellcheck disable=SC2016 # TypeScript, not shell
     (cd "$root" && ADMIN_PASSWORD="$password" BRIDGE_PASSWORD="$bridge_password" \
-        TELEGRAF_PASSWORD="$telegraf_password" QUEUE_MAX_LENGTH="$queue_max_length" \
+        GATE_PASSWORD="$gate_password" TELEGRAF_PASSWORD="$telegraf_password" QUEUE_MAX_LENGTH="$queue_max_length" \
         node_modules/.bin/tsx -e '
 import * as d from "./components/rabbitmq/definitions";
 import { metricsVhost } from "./runtime/shared/onboarding";
 const env = process.env as Record<string, string>;
 const platform = d.metricsBrokerDefinitions(
-    { bridge: env.BRIDGE_PASSWORD, telegraf: env.TELEGRAF_PASSWORD },
+    { bridge: env.BRIDGE_PASSWORD, gate: env.GATE_PASSWORD, telegraf: env.TELEGRAF_PASSWORD },
     { ...d.telegrafQueueLimits, maxLength: Number(env.QUEUE_MAX_LENGTH) },
 );
 const admin = "cdm-test-admin";
@@ -147,6 +150,8 @@ RABBITMQ_USERNAME=cdm-test-admin
 RABBITMQ_PASSWORD=$password
 RABBITMQ_BRIDGE_USERNAME=cdm-bridge
 RABBITMQ_BRIDGE_PASSWORD=$bridge_password
+RABBITMQ_GATE_USERNAME=telemetry-gate
+RABBITMQ_GATE_PASSWORD=$gate_password
 RABBITMQ_TELEGRAF_USERNAME=telegraf
 RABBITMQ_TELEGRAF_PASSWORD=$telegraf_password
 TELEGRAF_QUEUE_MAX_LENGTH=$queue_max_length

@@ -3,9 +3,11 @@
  * Debian's broker booted with the program's definitions) on the platform's path: a tenant's
  * publisher, made by the provider bridge's code, publishes the rule chain's exact message
  * (`{"tenant","device","ts","cpu_usage","mem_free_mb"}`, persistent, routing key
- * `tenant.<id>.<device>`) with publisher confirms to the `cdm.telemetry` topic exchange, and
- * Telegraf's user consumes Telegraf's quorum queue as Telegraf does (passive declare, its
- * prefetch, one ack per message). The baseline, in the same run on the same broker: a plain
+ * `tenant.<id>.<device>`) with publisher confirms to the `cdm.telemetry` topic exchange; the real
+ * telemetry gate (runtime/telemetry-gate, in this process, as its own broker user) checks each
+ * message from the intake quorum queue and forwards it with a confirm to Telegraf's quorum queue;
+ * and Telegraf's user consumes that as Telegraf does (passive declare, its prefetch, one ack per
+ * message). The baseline, in the same run on the same broker: a plain
  * loop, the same messages published without confirms to a transient classic queue through the
  * default exchange and consumed without acks.
  *
@@ -25,6 +27,8 @@ import { pgliteDatabase } from "../../runtime/bridge/db/database";
 import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
+import { TelemetryGate } from "../../runtime/telemetry-gate/gate";
+import { GateMetrics } from "../../runtime/telemetry-gate/metrics";
 import { startPeer, stopPeer } from "../support/peers";
 import { ruleNodeProperties } from "../support/rabbitmq";
 import { Scenario, scenario } from "./scenario";
@@ -92,7 +96,10 @@ async function timedLoop(
     return messages.length / ((performance.now() - start) / 1000);
 }
 
-/** The platform's path: tenant publisher with confirms → exchange → Telegraf's quorum queue. */
+/**
+ * The platform's path: tenant publisher with confirms → exchange → intake queue → gate → admitted
+ * exchange → Telegraf's quorum queue.
+ */
 async function platformPath(
     rabbit: Record<string, string>,
     messages: { routingKey: string; body: Buffer }[],
@@ -108,6 +115,14 @@ async function platformPath(
     });
     const tenant = await setPublisher(db, admin, "acme");
     const connections: ChannelModel[] = [];
+    const stopGate = new AbortController();
+    const gate = new TelemetryGate({
+        url: url(rabbit.RABBITMQ_GATE_USERNAME, rabbit.RABBITMQ_GATE_PASSWORD),
+        prefetch: 200,
+        metrics: new GateMetrics(false),
+        log: { info: () => undefined, warn: (details) => console.warn("gate:", details) },
+    });
+    const gateRun = gate.run(stopGate.signal);
     try {
         const publisher = await amqp.connect(url(tenant.username, tenant.password));
         const consumer = await amqp.connect(
@@ -134,8 +149,16 @@ async function platformPath(
             () => channel.waitForConfirms(),
             flow,
         );
+        // Its last confirms may come after Telegraf's user has the messages: count once it drained.
+        stopGate.abort();
+        await gateRun;
+        if (gate.counts.forwarded !== messages.length) {
+            throw new Error(`the gate forwarded ${gate.counts.forwarded} of ${messages.length}`);
+        }
         return { rate, flow, window };
     } finally {
+        stopGate.abort();
+        await gateRun;
         for (const c of connections) await c.close().catch(() => undefined);
         await db.close();
     }
@@ -190,7 +213,7 @@ export async function telemetryAmqp(quick: boolean): Promise<Scenario[]> {
         return [
             scenario(
                 "telemetry via RabbitMQ (confirmed, quorum)",
-                "rule-chain messages through cdm.telemetry to Telegraf's queue per second, vs a plain publish/consume loop",
+                "rule-chain messages through cdm.telemetry and the telemetry gate to Telegraf's queue per second, vs a plain publish/consume loop",
                 "msg/s",
                 platform.rate,
                 plain.rate,

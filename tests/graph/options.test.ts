@@ -23,7 +23,7 @@ describe("stack options", () => {
             );
             expect(provider.secretPaths).toEqual(secret.length ? ["kubeconfig"] : []);
             const objects = stack.resources.filter((r) => r.type.startsWith("kubernetes:"));
-            expect(objects.length).toBe(71);
+            expect(objects.length).toBe(75);
             expect(objects.every((r) => r.provider?.startsWith(`${provider.urn}::`))).toBe(true);
         }
     });

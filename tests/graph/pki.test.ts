@@ -78,6 +78,7 @@ describe("platform root and intermediate", () => {
             "provider-rabbitmq-bridge-credentials": ["stringData"],
             "provider-rabbitmq-telegraf-credentials": ["stringData"],
             "provider-rabbitmq-definitions": ["stringData"],
+            "provider-rabbitmq-gate-credentials": ["stringData"],
             "provider-influxdb-admin": ["stringData"],
             "provider-influxdb-telegraf-token": ["stringData"],
             "provider-influxdb-grafana-token": ["stringData"],

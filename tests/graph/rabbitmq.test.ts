@@ -183,7 +183,11 @@ describe("RabbitMQ credentials", () => {
         const definitions = rawSecret("definitions").secret["definitions.json"];
         expect(definitions).toBe(
             renderDefinitions(
-                metricsBrokerDefinitions({ bridge: generatedMarker, telegraf: generatedMarker }),
+                metricsBrokerDefinitions({
+                    bridge: generatedMarker,
+                    gate: generatedMarker,
+                    telegraf: generatedMarker,
+                }),
             ),
         );
         expect(definitions).not.toContain(generatedMarker);
@@ -265,11 +269,12 @@ describe("RabbitMQ traffic", () => {
         });
     });
 
-    it("admits Telegraf on AMQP, the bridge on the management API, anyone on AMQPS; reaches nothing", () => {
+    it("admits the gate and Telegraf on AMQP, the bridge on the management API, anyone on AMQPS; reaches nothing", () => {
         const { ingress, egress } = kubeObject(provider, "NetworkPolicy", "rabbitmq").spec;
         expect({ ingress, egress }).toEqual({
+            egress: undefined,
             ingress: [
-                { from: [app("telegraf")], ports: [{ port: 5672, protocol: "TCP" }] },
+                { from: [app("telemetry-gate"), app("telegraf")], ports: [{ port: 5672, protocol: "TCP" }] },
                 { from: [app("bridge")], ports: [{ port: 15672, protocol: "TCP" }] },
                 { from: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: [{ port: 5671, protocol: "TCP" }] },
             ],

@@ -122,7 +122,7 @@ describe("Telegraf traffic", () => {
 
     it("is admitted by RabbitMQ on 5672 and by InfluxDB on 8086", () => {
         expect(kubeObject(provider, "NetworkPolicy", "rabbitmq").spec.ingress).toContainEqual({
-            from: [app("telegraf")],
+            from: [app("telemetry-gate"), app("telegraf")],
             ports: [{ port: 5672, protocol: "TCP" }],
         });
         // InfluxDB admits its clients in one rule (Grafana, Telegraf, its token Job).

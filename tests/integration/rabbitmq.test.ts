@@ -3,9 +3,11 @@
  * RabbitMQ with the file components/rabbitmq/definitions.ts renders): the users exist with the
  * hashed passwords and nothing else does; the provider bridge's user keeps tenants' publishers
  * through the bridge's own code and can do nothing over AMQP; Telegraf consumes its queue and can
- * neither publish, declare nor bind; a tenant's message lands in Telegraf's queue as published;
- * the queue drops its oldest messages beyond its limit and never refuses a publisher; AMQPS with
- * the deployed TLS settings serves the chain to its root.
+ * neither publish, declare nor bind; a tenant's message reaches Telegraf's queue through the real
+ * telemetry gate (runtime/telemetry-gate) as published, while a body naming another tenant goes
+ * no further and nobody but the gate can write Telegraf's queue; both queues drop their oldest
+ * messages beyond their limit and never refuse a publisher; AMQPS with the deployed TLS settings
+ * serves the chain to its root.
  */
 import { PGlite } from "@electric-sql/pglite";
 import amqp, { Channel, ChannelModel } from "amqplib";
@@ -13,6 +15,8 @@ import { readFileSync } from "node:fs";
 import { connect as tlsConnect, TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+    admittedExchange,
+    intakeQueue,
     telegrafPolicy,
     telegrafQueue,
     telegrafQueueLimits,
@@ -23,7 +27,8 @@ import { Database, pgliteDatabase } from "../../runtime/bridge/db/database";
 import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
-import { ruleNodeProperties, TestBroker } from "../support/rabbitmq";
+import { ruleNodeProperties, RunningGate, TestBroker } from "../support/rabbitmq";
+import { eventually } from "../support/telegraf";
 import { forwardedMessage } from "../../components/thingsboard/rule-chain";
 
 let broker: TestBroker;
@@ -46,6 +51,7 @@ const connect = (user: string, password: string) => broker.connect(user, passwor
 const management = (method: string, path: string, user?: "admin" | "bridge") =>
     broker.management(method, path, user);
 const telegraf = () => connect(rabbit.RABBITMQ_TELEGRAF_USERNAME, rabbit.RABBITMQ_TELEGRAF_PASSWORD);
+const gateUser = () => connect(rabbit.RABBITMQ_GATE_USERNAME, rabbit.RABBITMQ_GATE_PASSWORD);
 
 /**
  * Runs `action` on a fresh channel of `connection`: "ok", or the broker's refusal (it closes the
@@ -97,38 +103,45 @@ async function drain(
 const tenantPublisher = (tenantId: string) => broker.tenantPublisher(db, tenantId);
 
 describe("the provider broker's definitions", () => {
-    it("boot with the platform's users only, Telegraf's quorum queue bound to tenants' keys, and its limits", async () => {
+    it("boot with the platform's users only, both quorum queues bound to tenants' keys, and their limits", async () => {
         const users = await management("GET", "/users");
         expect(users.json.map((u: { name: string; tags: string[] }) => [u.name, u.tags])).toEqual([
             ["cdm-bridge", ["administrator"]],
             ["cdm-test-admin", ["administrator"]],
             ["telegraf", []],
+            ["telemetry-gate", []],
         ]);
         const vhost = encodeURIComponent(metricsVhost);
         const permissions = await management("GET", `/vhosts/${vhost}/permissions`);
         expect(permissions.json.map((p: any) => [p.user, p.configure, p.write, p.read]).sort()).toEqual([
             ["cdm-test-admin", ".*", ".*", ".*"],
             ["telegraf", "^$", "^$", "^cdm\\.telemetry\\.telegraf$"],
+            ["telemetry-gate", "^$", "^cdm\\.telemetry\\.admitted$", "^cdm\\.telemetry\\.intake$"],
         ]);
-        // The management plugin reports a queue's policy with its statistics, a few seconds late.
-        let queue = await management("GET", `/queues/${vhost}/${telegrafQueue}`);
-        for (let i = 0; i < 40 && !queue.json.policy; i++) {
-            await new Promise((resolve) => setTimeout(resolve, 500));
-            queue = await management("GET", `/queues/${vhost}/${telegrafQueue}`);
+        for (const name of [intakeQueue, telegrafQueue]) {
+            // The management plugin reports a queue's policy with its statistics, a few seconds late.
+            let queue = await management("GET", `/queues/${vhost}/${name}`);
+            for (let i = 0; i < 40 && !queue.json.policy; i++) {
+                await new Promise((resolve) => setTimeout(resolve, 500));
+                queue = await management("GET", `/queues/${vhost}/${name}`);
+            }
+            expect(queue.json, name).toMatchObject({
+                type: "quorum",
+                durable: true,
+                policy: telegrafQueuePolicy,
+                effective_policy_definition: telegrafPolicy({
+                    ...telegrafQueueLimits,
+                    maxLength: Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH),
+                }).definition,
+            });
         }
-        expect(queue.json).toMatchObject({
-            type: "quorum",
-            durable: true,
-            policy: telegrafQueuePolicy,
-            effective_policy_definition: telegrafPolicy({
-                ...telegrafQueueLimits,
-                maxLength: Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH),
-            }).definition,
-        });
-        const bindings = await management("GET", `/exchanges/${vhost}/${telemetryExchange}/bindings/source`);
-        expect(bindings.json.map((b: any) => [b.destination, b.routing_key])).toEqual([
-            [telegrafQueue, "tenant.#"],
-        ]);
+        const bindings = async (exchange: string) =>
+            (await management("GET", `/exchanges/${vhost}/${exchange}/bindings/source`)).json.map(
+                (b: any) => [b.destination, b.routing_key],
+            );
+        // Tenants reach the intake queue only; Telegraf's is fed by the admitted exchange alone.
+        expect(await bindings(telemetryExchange)).toEqual([[intakeQueue, "tenant.#"]]);
+        expect(await bindings(admittedExchange)).toEqual([[telegrafQueue, "tenant.#"]]);
         expect((await management("GET", "/vhosts")).json.map((v: { name: string }) => v.name)).toEqual([
             metricsVhost,
         ]);
@@ -188,6 +201,7 @@ describe("Telegraf's broker user", () => {
         const refused = /ACCESS_REFUSED/;
         expect(await publish(connection, "tenant.acme.dev-1", "{}")).toMatch(refused);
         expect(await publish(connection, telegrafQueue, "{}", "")).toMatch(refused);
+        expect(await publish(connection, "tenant.acme.dev-1", "{}", admittedExchange)).toMatch(refused);
         expect(await attempt(connection, (c) => c.assertQueue("telegraf"))).toMatch(refused);
         expect(
             await attempt(connection, (c) =>
@@ -206,7 +220,15 @@ describe("Telegraf's broker user", () => {
 });
 
 describe("a tenant's telemetry", () => {
-    it("lands in Telegraf's queue exactly as published, under the tenant's own routing keys only", async () => {
+    let gate: RunningGate;
+    beforeAll(async () => {
+        gate = await broker.startGate();
+    });
+    afterAll(async () => {
+        await gate?.stop();
+    });
+
+    it("lands in Telegraf's queue through the gate exactly as published, under the tenant's own routing keys only", async () => {
         const consumer = await telegraf();
         await drain(consumer);
         const { answer, connection } = await tenantPublisher("acme");
@@ -221,34 +243,149 @@ describe("a tenant's telemetry", () => {
         expect(body).toBe(
             '{"tenant":"acme","device":"dev-1","ts":1767225600000,"cpu_usage":23.4,"mem_free_mb":512}',
         );
+        const mark = gate.mark();
         expect(await publish(connection, "tenant.acme.dev-1", body)).toBe("ok");
         expect(await publish(connection, "tenant.globex.dev-1", body)).toMatch(/ACCESS_REFUSED/);
         // The publisher cannot read what tenants publish.
         expect(await attempt(connection, (c) => c.get(telegrafQueue))).toMatch(/ACCESS_REFUSED/);
+        expect(await attempt(connection, (c) => c.get(intakeQueue))).toMatch(/ACCESS_REFUSED/);
+        await gate.handled(mark, 1);
         expect(await drain(consumer)).toEqual([
             { routingKey: "tenant.acme.dev-1", body, properties: { ...ruleNodeProperties } },
         ]);
     });
 
-    it("is bounded while Telegraf is away: the oldest messages go, publishers are never refused", async () => {
-        const limit = Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH);
+    it("naming another tenant in the body goes no further than the gate, nor does a body that is not JSON", async () => {
         const consumer = await telegraf();
         await drain(consumer);
         const { connection } = await tenantPublisher("acme");
+        const forged = JSON.stringify(
+            forwardedMessage("globex", "dev-1", 1767225600000, { cpu_usage: 99 }, ["cpu_usage"]),
+        );
+        const own = JSON.stringify(
+            forwardedMessage("acme", "dev-1", 1767225601000, { cpu_usage: 1 }, ["cpu_usage"]),
+        );
+        const mark = gate.mark();
+        const warned = gate.warnings.length;
+        const before = { ...gate.gate.counts };
+        // Under its own key (the only one it may use) with another tenant's or device's name inside.
+        expect(await publish(connection, "tenant.acme.dev-1", forged)).toBe("ok");
+        expect(await publish(connection, "tenant.acme.dev-2", own)).toBe("ok");
+        expect(await publish(connection, "tenant.acme.dev-1", "cpu_usage=1")).toBe("ok");
+        expect(await publish(connection, "tenant.acme.dev-1", own)).toBe("ok");
+        await gate.handled(mark, 4);
+        expect(await drain(consumer)).toEqual([
+            { routingKey: "tenant.acme.dev-1", body: own, properties: { ...ruleNodeProperties } },
+        ]);
+        expect(gate.gate.counts).toEqual({
+            forwarded: before.forwarded + 1,
+            malformed: before.malformed + 1,
+            mismatched: before.mismatched + 2,
+        });
+        expect(gate.warnings.slice(warned).map((w) => w.details)).toEqual([
+            {
+                tenant: "acme",
+                reason: "mismatched",
+                routingKey: "tenant.acme.dev-1",
+                detail: 'the body\'s tenant is "globex", its routing key\'s "acme"',
+                alsoSinceLastLine: 0,
+            },
+            {
+                tenant: "acme",
+                reason: "mismatched",
+                routingKey: "tenant.acme.dev-2",
+                detail: 'the body\'s device is "dev-1", its routing key\'s "dev-2"',
+                alsoSinceLastLine: 0,
+            },
+            {
+                tenant: "acme",
+                reason: "malformed",
+                routingKey: "tenant.acme.dev-1",
+                detail: "the body is not JSON",
+                alsoSinceLastLine: 0,
+            },
+        ]);
+        // Nothing but the gate can go round it: a tenant may not write the admitted exchange.
+        expect(await publish(connection, "tenant.acme.dev-1", own, admittedExchange)).toMatch(
+            /ACCESS_REFUSED/,
+        );
+    });
+
+    it("leaves the gate its two rights only: consume the intake queue, publish to the admitted exchange", async () => {
+        const connection = await gateUser();
+        expect(await publish(connection, "tenant.acme.dev-1", "{}")).toMatch(/ACCESS_REFUSED/);
+        expect(await attempt(connection, (c) => c.get(telegrafQueue))).toMatch(/ACCESS_REFUSED/);
+        expect(
+            await attempt(connection, (c) => c.assertExchange("cdm.elsewhere", "topic", { durable: true })),
+        ).toMatch(/ACCESS_REFUSED/);
+        expect(await attempt(connection, (c) => c.bindQueue(intakeQueue, admittedExchange, "#"))).toMatch(
+            /ACCESS_REFUSED/,
+        );
+        // (Reading a queue includes purging it in RabbitMQ's model: a consumer could drop it all anyway.)
+        expect(await attempt(connection, (c) => c.deleteQueue(intakeQueue))).toMatch(/ACCESS_REFUSED/);
+    });
+
+    it("loses nothing when the gate's connection drops mid-stream: it reconnects and the broker redelivers", async () => {
+        const consumer = await telegraf();
+        await drain(consumer);
+        const { connection } = await tenantPublisher("acme");
+        const message = (seq: number) => JSON.stringify({ tenant: "acme", device: "dev-7", seq });
+        const channel = await connection.createConfirmChannel();
+        const warned = gate.warnings.length;
+        for (let i = 0; i < 40; i++)
+            channel.publish(telemetryExchange, "tenant.acme.dev-7", Buffer.from(message(i)));
+        // The broker closes the gate's connection (an operator's or a restart's doing) while those flow.
+        expect((await management("DELETE", "/connections/username/telemetry-gate")).status).toBe(204);
+        for (let i = 40; i < 60; i++)
+            channel.publish(telemetryExchange, "tenant.acme.dev-7", Buffer.from(message(i)));
+        await channel.waitForConfirms();
+        await channel.close();
+        const seen = new Set<number>();
+        await eventually("every message in Telegraf's queue", async () => {
+            for (const m of await drain(consumer)) seen.add(JSON.parse(m.body).seq);
+            return seen.size === 60 ? true : undefined;
+        });
+        expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+        expect(gate.warnings.slice(warned).map((w) => w.message)).toContain(
+            "telemetry gate: broker connection failed",
+        );
+        expect(gate.gate.consuming).toBe(true);
+    });
+
+    it("is bounded while the gate and Telegraf are away: the oldest messages go, publishers are never refused", async () => {
+        const limit = Number(rabbit.TELEGRAF_QUEUE_MAX_LENGTH);
+        const consumer = await telegraf();
+        await drain(consumer);
+        await gate.stop();
+        const { connection } = await tenantPublisher("acme");
         const channel = await connection.createConfirmChannel();
         const total = limit + 25;
+        const message = (seq: number) => JSON.stringify({ tenant: "acme", device: "dev-1", seq });
         for (let i = 0; i < total; i++) {
-            channel.publish(telemetryExchange, "tenant.acme.dev-1", Buffer.from(`{"seq":${i}}`));
+            channel.publish(telemetryExchange, "tenant.acme.dev-1", Buffer.from(message(i)));
         }
         // Every message confirmed: drop-head never refuses a publisher.
         await channel.waitForConfirms();
         await channel.close();
         const check = await consumer.createChannel();
+        expect((await check.checkQueue(intakeQueue)).messageCount).toBe(limit);
+        // The gate back, it forwards what the intake queue kept, in order; then Telegraf's queue
+        // bounds the same way when it is Telegraf that is away.
+        gate = await broker.startGate();
+        await gate.handled(0, limit);
+        expect((await check.checkQueue(telegrafQueue)).messageCount).toBe(limit);
+        const more = await connection.createConfirmChannel();
+        for (let i = total; i < total + 10; i++) {
+            more.publish(telemetryExchange, "tenant.acme.dev-1", Buffer.from(message(i)));
+        }
+        await more.waitForConfirms();
+        await more.close();
+        await gate.handled(0, limit + 10);
         expect((await check.checkQueue(telegrafQueue)).messageCount).toBe(limit);
         await check.close();
         const kept = await drain(consumer);
         expect(kept.map((m) => JSON.parse(m.body).seq)).toEqual(
-            Array.from({ length: limit }, (_, i) => total - limit + i),
+            Array.from({ length: limit }, (_, i) => total + 10 - limit + i),
         );
     });
 });
@@ -293,9 +430,13 @@ describe("AMQPS with the deployed TLS settings", () => {
             { ca: [readFileSync(rabbit.RABBITMQ_CA_FILE)], servername: "localhost" },
         );
         broker.track(connection);
-        expect(await publish(connection, "tenant.acme.dev-2", "{}")).toBe("ok");
+        const gate = await broker.startGate();
+        const body = JSON.stringify({ tenant: "acme", device: "dev-2", ts: 1767225600000 });
+        expect(await publish(connection, "tenant.acme.dev-2", body)).toBe("ok");
+        await gate.handled(0, 1);
         expect(await drain(await telegraf())).toEqual([
-            { routingKey: "tenant.acme.dev-2", body: "{}", properties: { ...ruleNodeProperties } },
+            { routingKey: "tenant.acme.dev-2", body, properties: { ...ruleNodeProperties } },
         ]);
+        await gate.stop();
     });
 });

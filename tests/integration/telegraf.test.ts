@@ -2,8 +2,8 @@
  * The provider's Telegraf: the real Telegraf 1.39.2 (scripts/peers/telegraf.sh) on the
  * configuration the program renders, consuming Telegraf's queue on the real broker loaded with
  * the program's definitions (scripts/peers/rabbitmq.sh) as the `telegraf` user, messages built by
- * the rule chain's `forwardedMessage` and published by a tenant's publisher that the bridge's own
- * code made. Its output section is `outputs.file` in place of InfluxDB (the renderer takes the
+ * the rule chain's `forwardedMessage`, published by a tenant's publisher that the bridge's own
+ * code made and forwarded by the real telemetry gate, as deployed. Its output section is `outputs.file` in place of InfluxDB (the renderer takes the
  * output as a parameter), so the lines InfluxDB would be sent are compared exactly. Malformed
  * messages are dropped and the consumer goes on; a message is acknowledged only once its output
  * wrote it; an unreachable broker at start is retried, not fatal. Then with the deployed output
@@ -25,7 +25,7 @@ import { migrate } from "../../runtime/bridge/db/migrations";
 import { metricsVhost } from "../../runtime/shared/onboarding";
 import { projectRoot } from "../../tools/stack-config";
 import { freePort } from "../support/peers";
-import { publishConfirmed, TestBroker } from "../support/rabbitmq";
+import { publishConfirmed, RunningGate, TestBroker } from "../support/rabbitmq";
 import { eventually, fileOutput, installTelegraf, sleep, TelegrafProcess } from "../support/telegraf";
 
 let telegraf: string;
@@ -45,10 +45,13 @@ describe("the provider's Telegraf", () => {
     let db: Database;
     const running: TelegrafProcess[] = [];
 
+    let gate: RunningGate;
+
     beforeAll(async () => {
         broker = TestBroker.start();
         db = pgliteDatabase(new PGlite());
         await migrate(db);
+        gate = await broker.startGate();
     });
 
     afterAll(async () => {
@@ -108,7 +111,7 @@ describe("the provider's Telegraf", () => {
     const chain = chainOf("acme");
     /** Anything else a tenant's publisher may send. */
     const raw = (body: unknown) => ({
-        routingKey: "tenant.acme.dev-1",
+        routingKey: `tenant.acme.${(body as { device?: string }).device ?? "dev-1"}`,
         body: typeof body === "string" ? body : JSON.stringify(body),
     });
 
@@ -116,6 +119,7 @@ describe("the provider's Telegraf", () => {
         const out = join(dir, "provider.lp");
         const consumer = await start(fileOutput(out), "consume");
         const { connection } = await broker.tenantPublisher(db, "acme");
+        const before = { ...gate.gate.counts };
         await publishConfirmed(connection, [
             chain("dev-1", 1732760000123, { cpu_usage: 23.4, mem_free_mb: 512 }),
             raw("not json"),
@@ -138,7 +142,13 @@ describe("the provider's Telegraf", () => {
         });
         await drained();
         expect(lines.sort()).toEqual([...expected].sort());
-        expect(consumer.log).toContain("E! [inputs.amqp_consumer] Error in plugin: invalid character");
+        // The gate took the body that is not JSON and the two that do not name tenant and device;
+        // Telegraf dropped the two without a valid time and the string and boolean fields.
+        expect(gate.gate.counts).toEqual({
+            forwarded: before.forwarded + 5,
+            malformed: before.malformed + 1,
+            mismatched: before.mismatched + 2,
+        });
         expect(consumer.log).toContain("'json_time_key' could not be found");
         // Still consuming after the bad messages: a later one is written too.
         await publishConfirmed(connection, [chain("dev-1", 1732760020000, { load: 0.5 })]);

@@ -8,10 +8,29 @@ import { setPublisher } from "../../runtime/bridge/amqp-publisher";
 import { Database } from "../../runtime/bridge/db/database";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
 import { RabbitmqAdmin } from "../../runtime/shared/rabbitmq-admin";
+import { GateCounts, TelemetryGate } from "../../runtime/telemetry-gate/gate";
+import { GateMetrics } from "../../runtime/telemetry-gate/metrics";
 import { startPeer, stopPeer } from "./peers";
+import { eventually } from "./telegraf";
+
+/** The real telemetry gate, running in this process against the test broker. */
+export interface RunningGate {
+    readonly gate: TelemetryGate;
+    /** What it logged at warn level. */
+    readonly warnings: { details: Record<string, unknown>; message: string }[];
+    /** Resolves once it has taken `count` more messages than when `mark` was taken. */
+    handled(mark: number, count: number): Promise<void>;
+    /** Messages taken so far (forwarded or dropped). */
+    mark(): number;
+    /** Drains and stops it. */
+    stop(): Promise<void>;
+}
+
+const total = (c: GateCounts) => c.forwarded + c.malformed + c.mismatched;
 
 export class TestBroker {
     private readonly connections: ChannelModel[] = [];
+    private readonly gates: RunningGate[] = [];
 
     /** `env`: the variables of the broker's env file (ports, the users' passwords, the CA). */
     private constructor(readonly env: Record<string, string>) {}
@@ -63,8 +82,40 @@ export class TestBroker {
         return { answer, connection: await this.connect(answer.username, answer.password) };
     }
 
+    /** Starts the telemetry gate with its own broker user, as deployed; resolves once it consumes. */
+    async startGate(prefetch = 200): Promise<RunningGate> {
+        const warnings: RunningGate["warnings"] = [];
+        const gate = new TelemetryGate({
+            url: this.amqpUrl(this.env.RABBITMQ_GATE_USERNAME, this.env.RABBITMQ_GATE_PASSWORD),
+            prefetch,
+            metrics: new GateMetrics(false),
+            refusalLogIntervalMs: 0,
+            log: { info: () => undefined, warn: (details, message) => warnings.push({ details, message }) },
+        });
+        const stop = new AbortController();
+        const running = gate.run(stop.signal);
+        await eventually("the gate to consume", async () => gate.consuming || undefined);
+        const handle: RunningGate = {
+            gate,
+            warnings,
+            mark: () => total(gate.counts),
+            handled: async (mark, count) => {
+                await eventually(`${count} messages through the gate`, async () =>
+                    total(gate.counts) >= mark + count ? true : undefined,
+                );
+            },
+            stop: async () => {
+                stop.abort();
+                await running;
+            },
+        };
+        this.gates.push(handle);
+        return handle;
+    }
+
     /** Closes every connection made here and stops the broker. */
     async stop(): Promise<void> {
+        for (const g of this.gates) await g.stop();
         for (const c of this.connections) await c.close().catch(() => undefined);
         stopPeer("rabbitmq");
     }

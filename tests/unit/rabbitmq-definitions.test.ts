@@ -10,7 +10,7 @@ import {
     telegrafQueueLimits,
 } from "../../components/rabbitmq/definitions";
 
-const passwords = { bridge: "b".repeat(32), telegraf: "t".repeat(32) };
+const passwords = { bridge: "b".repeat(32), gate: "g".repeat(32), telegraf: "t".repeat(32) };
 
 describe("RabbitMQ password hashes", () => {
     it("are RabbitMQ's salted SHA-256: base64 of a 4-byte salt and SHA-256(salt ‖ password)", () => {
@@ -37,7 +37,7 @@ describe("RabbitMQ password hashes", () => {
 });
 
 describe("metrics broker definitions", () => {
-    it("declares the vhost, the topic exchange, Telegraf's bounded quorum queue and two users", () => {
+    it("declares the vhost, both exchanges, the intake and Telegraf's bounded quorum queues and three users", () => {
         expect(metricsBrokerDefinitions(passwords)).toEqual({
             users: [
                 {
@@ -47,6 +47,12 @@ describe("metrics broker definitions", () => {
                     tags: ["administrator"],
                 },
                 {
+                    name: "telemetry-gate",
+                    password_hash: "/ESkuj3wRoGQrec2lh6AyCI1e1ZqT2MMn82DjytjC/9P/uSg",
+                    hashing_algorithm: "rabbit_password_hashing_sha256",
+                    tags: [],
+                },
+                {
                     name: "telegraf",
                     password_hash: "z8idqZ6Bqjc265kx7Ar0GkrTbjBhKJQ4HwHAm52UNAmy9gK3",
                     hashing_algorithm: "rabbit_password_hashing_sha256",
@@ -54,8 +60,16 @@ describe("metrics broker definitions", () => {
                 },
             ],
             vhosts: [{ name: "cdm-metrics" }],
-            // The bridge has no permission in any vhost; Telegraf reads its queue only.
+            // The bridge has no permission in any vhost; the gate reads the intake queue and writes
+            // the admitted exchange; Telegraf reads its queue only.
             permissions: [
+                {
+                    user: "telemetry-gate",
+                    vhost: "cdm-metrics",
+                    configure: "^$",
+                    write: "^cdm\\.telemetry\\.admitted$",
+                    read: "^cdm\\.telemetry\\.intake$",
+                },
                 {
                     user: "telegraf",
                     vhost: "cdm-metrics",
@@ -74,8 +88,24 @@ describe("metrics broker definitions", () => {
                     internal: false,
                     arguments: {},
                 },
+                {
+                    name: "cdm.telemetry.admitted",
+                    vhost: "cdm-metrics",
+                    type: "topic",
+                    durable: true,
+                    auto_delete: false,
+                    internal: false,
+                    arguments: {},
+                },
             ],
             queues: [
+                {
+                    name: "cdm.telemetry.intake",
+                    vhost: "cdm-metrics",
+                    durable: true,
+                    auto_delete: false,
+                    arguments: { "x-queue-type": "quorum" },
+                },
                 {
                     name: "cdm.telemetry.telegraf",
                     vhost: "cdm-metrics",
@@ -84,9 +114,18 @@ describe("metrics broker definitions", () => {
                     arguments: { "x-queue-type": "quorum" },
                 },
             ],
+            // Tenants' keys into the intake queue; only what the gate forwards reaches Telegraf's.
             bindings: [
                 {
                     source: "cdm.telemetry",
+                    vhost: "cdm-metrics",
+                    destination: "cdm.telemetry.intake",
+                    destination_type: "queue",
+                    routing_key: "tenant.#",
+                    arguments: {},
+                },
+                {
+                    source: "cdm.telemetry.admitted",
                     vhost: "cdm-metrics",
                     destination: "cdm.telemetry.telegraf",
                     destination_type: "queue",
@@ -98,7 +137,7 @@ describe("metrics broker definitions", () => {
                 {
                     vhost: "cdm-metrics",
                     name: "telegraf-queue-limits",
-                    pattern: "^cdm\\.telemetry\\.telegraf$",
+                    pattern: "^(cdm\\.telemetry\\.intake|cdm\\.telemetry\\.telegraf)$",
                     "apply-to": "queues",
                     priority: 0,
                     definition: {
@@ -136,6 +175,7 @@ describe("metrics broker definitions", () => {
         const text = renderDefinitions(metricsBrokerDefinitions(passwords));
         expect(text).not.toContain(passwords.bridge);
         expect(text).not.toContain(passwords.telegraf);
+        expect(text).not.toContain(passwords.gate);
         expect(text).not.toMatch(/"password"/);
     });
 
