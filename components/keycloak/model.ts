@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { literal } from "../../runtime/shared/rabbitmq-admin";
 
 /**
  * The identity setup as data: which realms, roles, clients, claims and federation the platform
@@ -167,6 +168,8 @@ export function federationClient(tenantId: string, redirectUri: string): ClientM
         clientId: `tenant-${tenantId}`,
         name: `Federation of tenant ${tenantId}`,
         redirectUris: [redirectUri],
+        // The tenant realm admits a platform user only when the ID token's roles name a mapped role.
+        rolesClaim: true,
     });
 }
 
@@ -271,7 +274,7 @@ export interface MapperModel {
 const inTokens = { "access.token.claim": "true", "id.token.claim": "true", "userinfo.token.claim": "true" };
 
 /** The mappers of a client: the tenant claim, the roles claim, the extra audience. */
-export function clientMappers(realm: RealmModel, c: ClientModel): MapperModel[] {
+export function clientMappers(realm: Pick<RealmModel, "tenantClaim">, c: ClientModel): MapperModel[] {
     return [
         ...(realm.tenantClaim
             ? [
@@ -354,6 +357,22 @@ export function federationGate(federation: FederationModel) {
         // A flow in which nothing succeeded fails: staff with the role pass through this step.
         allow: { authenticator: "allow-access-authenticator" },
     } as const;
+}
+
+/**
+ * The identity provider's claim filter (Keycloak's "essential claim"): the platform realm's ID
+ * token must carry, in its `roles` claim, one of the mapped platform roles, or the tenant realm
+ * refuses the login before its first-login flow runs, so a refused platform user leaves no user,
+ * no link and no session behind in the tenant realm. The post-login gate (federationGate) stays
+ * as the second check.
+ */
+export function federationClaimFilter(federation: FederationModel): Record<string, string> {
+    const roles = federation.roleMappings.map((m) => literal(m.platformRole));
+    return {
+        filteredByClaim: "true",
+        claimFilterName: "roles",
+        claimFilterValue: `^(${roles.join("|")})$`,
+    };
 }
 
 /** The OIDC endpoints under an issuer, as Keycloak lays them out. */

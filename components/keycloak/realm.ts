@@ -1,7 +1,14 @@
 import * as keycloak from "@pulumi/keycloak";
 import * as pulumi from "@pulumi/pulumi";
 import { renderFederationGate } from "./federation-gate";
-import { clientMappers, federationGate, federationMappers, oidcEndpoints, RealmModel } from "./model";
+import {
+    clientMappers,
+    federationClaimFilter,
+    federationGate,
+    federationMappers,
+    oidcEndpoints,
+    RealmModel,
+} from "./model";
 
 export interface KeycloakRealmArgs {
     /** The realm as data (components/keycloak/model.ts). */
@@ -161,12 +168,14 @@ export class KeycloakRealm extends pulumi.ComponentResource {
                     storeToken: false,
                     backchannelSupported: false,
                     defaultScopes: "openid profile email",
-                    // Platform users without a mapped role are refused after the platform login.
+                    // Platform users without a mapped role are refused before any tenant user is
+                    // made (the claim filter), and again after the platform login (the gate).
                     postBrokerLoginFlowAlias: gate.flowAlias,
                     extraConfig: {
                         pkceEnabled: "true",
                         pkceMethod: "S256",
                         clientAuthMethod: "client_secret_post",
+                        ...federationClaimFilter(f),
                     },
                 },
                 { ...child, dependsOn: [gate.complete] },

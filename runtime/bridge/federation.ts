@@ -1,11 +1,12 @@
 import {
     brokerRedirectUri,
+    clientMappers,
     federationAlias,
     federationClient,
     tenantOrigins,
 } from "../../components/keycloak/model";
 import { FederationClientResponse } from "../shared/onboarding";
-import { KeycloakAdmin } from "../shared/keycloak-admin";
+import { ConfidentialClient, KeycloakAdmin } from "../shared/keycloak-admin";
 import { Database } from "./db/database";
 import { ApiError, callPeer } from "./errors";
 import { tenantEvent, TenantRecord } from "./onboarding";
@@ -17,6 +18,18 @@ import { tenantEvent, TenantRecord } from "./onboarding";
  */
 export function expectedRedirectUri(tenantId: string, tenant: TenantRecord): string {
     return brokerRedirectUri(tenantOrigins(tenant.domain, tenantId).identity, tenantId, federationAlias);
+}
+
+/** The tenant's federation client as the platform realm's admin API is asked for it. */
+export function federationClientRequest(tenantId: string, redirectUri: string): ConfidentialClient {
+    const model = federationClient(tenantId, redirectUri);
+    return {
+        clientId: model.clientId,
+        name: model.name,
+        redirectUris: model.redirectUris,
+        // The platform realm has no tenant claim: only the roles the tenant realm filters on.
+        protocolMappers: clientMappers({}, model),
+    };
 }
 
 /**
@@ -38,20 +51,33 @@ export async function ensureFederationClient(
             `the federation client's redirect URI must be ${expected}`,
         );
     }
-    const model = federationClient(tenantId, expected);
-    const made = await callPeer("Keycloak", () =>
-        keycloak.ensureClient({
-            clientId: model.clientId,
-            name: model.name,
-            redirectUris: model.redirectUris,
-        }),
-    );
+    const client = federationClientRequest(tenantId, expected);
+    const made = await callPeer("Keycloak", () => keycloak.ensureClient(client));
     await db.transaction((tx) =>
         tenantEvent(tx, tenantId, "federation client ensured", `tenant:${tenantId}`, {
-            clientId: model.clientId,
+            clientId: client.clientId,
         }),
     );
-    return { client_id: model.clientId, client_secret: made.secret };
+    return { client_id: client.clientId, client_secret: made.secret };
+}
+
+/**
+ * Brings every registered tenant's existing federation client to the model (its redirect URI and
+ * its roles mapper), so a client an older bridge made gets what the tenant realm's claim filter
+ * reads. A tenant without a client is left without one. Answers the client ids it checked.
+ */
+export async function reconcileFederationClients(db: Database, keycloak: KeycloakAdmin): Promise<string[]> {
+    const { rows } = await db.query<{ id: string; namespace: string; domain: string }>(
+        "SELECT id, namespace, domain FROM tenants ORDER BY id",
+    );
+    const checked: string[] = [];
+    for (const tenant of rows) {
+        const request = federationClientRequest(tenant.id, expectedRedirectUri(tenant.id, tenant));
+        if (!(await keycloak.findClient(request.clientId))) continue;
+        await keycloak.ensureClient(request);
+        checked.push(request.clientId);
+    }
+    return checked;
 }
 
 /** Removes the tenant's federation client; 404 when there is none. */

@@ -27,6 +27,8 @@ import { retryPendingUndo } from "./pending-undo";
 import { retryUntilDone } from "../shared/retry";
 import { LifecycleDeps, Warnings } from "./enrollment";
 import { providerBridgeApi } from "./provider-bridge";
+import { reconcileFederationClients } from "./federation";
+import { KeycloakAdmin } from "../shared/keycloak-admin";
 import { tenantBridgeApi } from "./tenant-bridge";
 import { parseIpv4Cidr, Ipv4Cidr } from "../shared/ipv4";
 
@@ -113,6 +115,20 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         });
     } else {
         api = await providerBridgeApi({ db, stepCa, config, verify, metrics, logLevel });
+        const keycloak = config.provider?.keycloak;
+        if (keycloak) {
+            // Tenants' federation clients made by an older bridge get the current model's mappers.
+            void retryUntilDone(() => reconcileFederationClients(db, new KeycloakAdmin(keycloak)), {
+                signal: shutdown.signal,
+                initialDelayMs: 1000,
+                maxDelayMs: 60_000,
+                onFailure: (error, retryInMs) =>
+                    log.warn(
+                        { error: String(error), retryInMs },
+                        "could not check tenants' federation clients yet",
+                    ),
+            }).then((done) => done && log.info("tenants' federation clients checked"));
+        }
     }
     // Undo steps that failed (a peer was down) are retried in the background.
     const undoDeps = lifecycle;

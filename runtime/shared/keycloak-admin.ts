@@ -24,11 +24,20 @@ export interface KeycloakAdminOptions {
     readonly timeoutMs?: number;
 }
 
+/** A protocol mapper in Keycloak's representation (components/keycloak/model.ts `clientMappers`). */
+export interface ProtocolMapper {
+    readonly name: string;
+    readonly protocolMapper: string;
+    readonly config: Readonly<Record<string, string>>;
+}
+
 /** A confidential OIDC client as the platform makes them. */
 export interface ConfidentialClient {
     readonly clientId: string;
     readonly name: string;
     readonly redirectUris: readonly string[];
+    /** The client's own mappers; others it has are left alone. */
+    readonly protocolMappers: readonly ProtocolMapper[];
 }
 
 export class KeycloakAdmin {
@@ -48,7 +57,7 @@ export class KeycloakAdmin {
 
     /**
      * Creates the client (code flow only, confidential) or brings an existing one to these redirect
-     * URIs; answers its id and secret. Idempotent: an existing client keeps its secret.
+     * URIs and mappers; answers its id and secret. Idempotent: an existing client keeps its secret.
      */
     async ensureClient(client: ConfidentialClient): Promise<{ id: string; secret: string }> {
         const representation = {
@@ -72,11 +81,34 @@ export class KeycloakAdmin {
             // Whatever drifted (redirect URIs, flows, access type) is put back.
             await this.call("PUT", `/clients/${existing.id}`, { ...representation, id: existing.id });
         }
+        await this.ensureMappers(existing.id, client.protocolMappers);
         const secret = (await this.call("GET", `/clients/${existing.id}/client-secret`)) as {
             value?: string;
         };
         if (!secret.value) throw new KeycloakAdminError(502, `client ${client.clientId} has no secret`);
         return { id: existing.id, secret: secret.value };
+    }
+
+    /**
+     * Gives the client each mapper with exactly this type and configuration (a client made before
+     * a mapper was added to the model gets it; a changed one is put back). A client update does
+     * not touch mappers, so they have their own calls.
+     */
+    private async ensureMappers(id: string, mappers: readonly ProtocolMapper[]): Promise<void> {
+        const path = `/clients/${id}/protocol-mappers/models`;
+        const present = (await this.call("GET", path)) as (ProtocolMapper & { id: string })[];
+        for (const mapper of mappers) {
+            const wanted = { ...mapper, protocol: "openid-connect" };
+            const found = present.find((m) => m.name === mapper.name);
+            if (!found) await this.call("POST", path, wanted);
+            else if (
+                found.protocolMapper !== mapper.protocolMapper ||
+                // Keycloak adds settings of its own (introspection.token.claim); only ours count.
+                Object.entries(mapper.config).some(([key, value]) => found.config[key] !== value)
+            ) {
+                await this.call("PUT", `${path}/${found.id}`, { ...wanted, id: found.id });
+            }
+        }
     }
 
     /** Deletes the client; false when there was none. */

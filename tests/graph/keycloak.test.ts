@@ -233,7 +233,16 @@ describe("tenant realm", () => {
             trustEmail: true,
             storeToken: false,
             backchannelSupported: false,
-            extraConfig: { pkceEnabled: "true", pkceMethod: "S256", clientAuthMethod: "client_secret_post" },
+        });
+        // Exactly these: PKCE, the client's authentication, and the claim filter that refuses platform
+        // users without a mapped role before the tenant realm makes a user for them.
+        expect(idp.inputs.extraConfig).toEqual({
+            pkceEnabled: "true",
+            pkceMethod: "S256",
+            clientAuthMethod: "client_secret_post",
+            filteredByClaim: "true",
+            claimFilterName: "roles",
+            claimFilterValue: "^(platform-admin|platform-operator|platform-viewer)$",
         });
         expect(
             find(acme, "pulumi-nodejs:dynamic:Resource", "tenant-acme-federation-client").inputs,

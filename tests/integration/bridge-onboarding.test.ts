@@ -20,6 +20,9 @@ import {
     tenantOrigins,
 } from "../../components/keycloak/model";
 import { RunningKeycloak, startKeycloak } from "../support/keycloak";
+import { reconcileFederationClients } from "../../runtime/bridge/federation";
+import { pgDatabase } from "../../runtime/bridge/db/database";
+import { KeycloakAdmin as BridgeKeycloakAdmin } from "../../runtime/shared/keycloak-admin";
 import { amqpPublisherProvider } from "../../components/onboarding/amqp-publisher";
 import amqp, { ChannelModel } from "amqplib";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
@@ -52,6 +55,7 @@ let jwks: Server;
 let bridge: BridgeProcess;
 let pool: Pool;
 let keycloak: RunningKeycloak;
+let bridgeKeycloakSecret: string;
 let rabbit: Record<string, string>;
 
 beforeAll(async () => {
@@ -69,6 +73,7 @@ beforeAll(async () => {
     rabbit = startPeer("rabbitmq");
     keycloak = await startKeycloak(ports.keycloak, ports.keycloakManagement);
     const keycloakSecrets = await keycloak.admin.applyRealm(platformRealm("cdm.example.com"));
+    bridgeKeycloakSecret = keycloakSecrets.bridge;
     realm = await testRealm(`http://127.0.0.1:${ports.jwks}/realms/platform`);
     jwks = await serveJwks(realm, ports.jwks);
     const dir = mkdtempSync(join(tmpdir(), "provider-bridge-"));
@@ -326,8 +331,49 @@ describe("federation clients on a real Keycloak", () => {
         // The secret is the client's own: Keycloak authenticates the client with it.
         expect(await introspectionStatus("tenant-hooli", created.outs.clientSecret)).toBe(200);
         expect(await introspectionStatus("tenant-hooli", "wrong")).toBe(401);
+        // Its ID tokens carry the user's platform roles, which the tenant realm's claim filter reads.
+        const mappers = () =>
+            keycloak.admin.call("GET", `/platform/clients/${client.id}/protocol-mappers/models`);
+        const roles = {
+            name: "roles",
+            protocol: "openid-connect",
+            protocolMapper: "oidc-usermodel-realm-role-mapper",
+            consentRequired: false,
+            config: {
+                "introspection.token.claim": "true",
+                "claim.name": "roles",
+                "jsonType.label": "String",
+                multivalued: "true",
+                "access.token.claim": "true",
+                "id.token.claim": "true",
+                "userinfo.token.claim": "true",
+            },
+        };
+        expect(await mappers()).toEqual([{ ...roles, id: expect.any(String) }]);
+        // A client that lost its mapper (or was made before it existed) gets it back, same secret.
+        await keycloak.admin.call(
+            "DELETE",
+            `/platform/clients/${client.id}/protocol-mappers/models/${(await mappers())[0].id}`,
+        );
+        expect(await mappers()).toEqual([]);
         const again = await federationClientProvider.create(inputs);
         expect(again.outs.clientSecret).toBe(created.outs.clientSecret);
+        expect(await mappers()).toEqual([{ ...roles, id: expect.any(String) }]);
+        // The bridge's start-up check does the same for every tenant that has a client, and makes
+        // none for registered tenants without one.
+        await keycloak.admin.call(
+            "DELETE",
+            `/platform/clients/${client.id}/protocol-mappers/models/${(await mappers())[0].id}`,
+        );
+        const platformAdmin = new BridgeKeycloakAdmin({
+            url: `${keycloak.origin}${keycloakBasePath}`,
+            realm: "platform",
+            clientId: "bridge",
+            clientSecret: bridgeKeycloakSecret,
+        });
+        expect(await reconcileFederationClients(pgDatabase(pool), platformAdmin)).toEqual(["tenant-hooli"]);
+        expect(await mappers()).toEqual([{ ...roles, id: expect.any(String) }]);
+        expect(await introspectionStatus("tenant-hooli", created.outs.clientSecret)).toBe(200);
         await federationClientProvider.delete!(created.id, created.outs);
         expect(await keycloak.admin.call("GET", "/platform/clients?clientId=tenant-hooli")).toEqual([]);
         await federationClientProvider.delete!(created.id, created.outs);

@@ -7,6 +7,7 @@ import { ChildProcess, execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
 import {
     clientMappers,
+    federationClaimFilter,
     federationMappers,
     durationSeconds,
     FederationModel,
@@ -218,6 +219,7 @@ export class KeycloakAdmin {
                     pkceEnabled: "true",
                     pkceMethod: "S256",
                     clientAuthMethod: "client_secret_post",
+                    ...federationClaimFilter(f),
                 },
                 postBrokerLoginFlowAlias: federationGate(f).flow,
             });

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
     brokerRedirectUri,
     clientMappers,
+    federationClaimFilter,
     federationClient,
     federationGate,
     federationMappers,
@@ -11,6 +12,7 @@ import {
     tenantOrigins,
     tenantRealm,
 } from "../../components/keycloak/model";
+import { federationClientRequest } from "../../runtime/bridge/federation";
 
 const acme = tenantRealm(
     "acme",
@@ -104,8 +106,51 @@ describe("identity model", () => {
             serviceAccount: false,
             redirectUris: ["https://x/endpoint"],
             webOrigins: [],
-            rolesClaim: false,
+            rolesClaim: true,
             realmManagementRoles: [],
         });
+    });
+
+    it("asks the bridge's admin client for the federation client with its roles mapper only", () => {
+        const request = federationClientRequest("acme", "https://x/endpoint");
+        expect(request).toEqual({
+            clientId: "tenant-acme",
+            name: "Federation of tenant acme",
+            redirectUris: ["https://x/endpoint"],
+            protocolMappers: [
+                {
+                    name: "roles",
+                    protocolMapper: "oidc-usermodel-realm-role-mapper",
+                    config: {
+                        "claim.name": "roles",
+                        "jsonType.label": "String",
+                        multivalued: "true",
+                        "access.token.claim": "true",
+                        "id.token.claim": "true",
+                        "userinfo.token.claim": "true",
+                    },
+                },
+            ],
+        });
+    });
+
+    it("filters federated logins on the mapped platform roles, each matched literally", () => {
+        const federation = tenantRealm(
+            "acme",
+            "ACME",
+            tenantOrigins("cdm.example.com", "acme"),
+            "https://i",
+        ).federation!;
+        expect(federationClaimFilter(federation)).toEqual({
+            filteredByClaim: "true",
+            claimFilterName: "roles",
+            claimFilterValue: "^(platform-admin|platform-operator|platform-viewer)$",
+        });
+        expect(
+            federationClaimFilter({
+                ...federation,
+                roleMappings: [{ platformRole: "ops.lead+1", role: "operator" }],
+            }).claimFilterValue,
+        ).toBe("^(ops\\.lead\\+1)$");
     });
 });
