@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { literal } from "../../runtime/shared/rabbitmq-admin";
+import { literal } from "../../runtime/shared/regex";
 
 /**
  * The identity setup as data: which realms, roles, clients, claims and federation the platform

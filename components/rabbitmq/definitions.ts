@@ -17,11 +17,20 @@
  */
 import { createHash, createHmac } from "node:crypto";
 import { metricsVhost, telemetryExchange } from "../../runtime/shared/onboarding";
-import { literal } from "../../runtime/shared/rabbitmq-admin";
+import { literal } from "../../runtime/shared/regex";
 import { gateTopology } from "../../runtime/telemetry-gate/gate";
 
 /** The durable queue Telegraf consumes; the gate forwards every admitted message to it. */
-export const telegrafQueue = "cdm.telemetry.telegraf";
+export const telegrafQueue = "cdm.telemetry.admitted.telegraf";
+/**
+ * Telegraf's queue before the gate, bound straight to tenants' exchange. A boot-time import never
+ * deletes it or its binding, so on a broker deployed before the gate it would still take every
+ * tenant's messages past the gate; nothing reads it any more, and `retiredQueuePolicy` keeps it
+ * empty (a queue of length 0 drops whatever arrives).
+ */
+export const retiredTelegrafQueue = "cdm.telemetry.telegraf";
+/** The policy that empties the retired queue. */
+export const retiredQueuePolicy = "retired-telegraf-queue";
 /** The gate's queue, where every tenant's telemetry arrives; the exchange it forwards to. */
 export const { intakeQueue, admittedExchange } = gateTopology;
 /** Both queues' bindings: every routing key of every tenant (`tenant.<id>.<device>`), nothing else. */
@@ -279,7 +288,17 @@ export function metricsBrokerDefinitions(
         exchanges: [exchange(telemetryExchange), exchange(admittedExchange)],
         queues: [queue(intakeQueue), queue(telegrafQueue)],
         bindings: [binding(telemetryExchange, intakeQueue), binding(admittedExchange, telegrafQueue)],
-        policies: [telegrafPolicy(limits)],
+        policies: [
+            telegrafPolicy(limits),
+            {
+                vhost: metricsVhost,
+                name: retiredQueuePolicy,
+                pattern: `^${literal(retiredTelegrafQueue)}$`,
+                "apply-to": "queues",
+                priority: 0,
+                definition: { "max-length": 0, overflow: "drop-head" },
+            },
+        ],
     };
 }
 

@@ -64,20 +64,26 @@ export async function ensureFederationClient(
 /**
  * Brings every registered tenant's existing federation client to the model (its redirect URI and
  * its roles mapper), so a client an older bridge made gets what the tenant realm's claim filter
- * reads. A tenant without a client is left without one. Answers the client ids it checked.
+ * reads. A tenant without a client is left without one (a client deleted meanwhile is not made
+ * again). One tenant's failure does not stop the others: throws after trying them all, naming
+ * those that failed. Answers the client ids brought up to date.
  */
 export async function reconcileFederationClients(db: Database, keycloak: KeycloakAdmin): Promise<string[]> {
     const { rows } = await db.query<{ id: string; namespace: string; domain: string }>(
         "SELECT id, namespace, domain FROM tenants ORDER BY id",
     );
-    const checked: string[] = [];
+    const updated: string[] = [];
+    const failed: string[] = [];
     for (const tenant of rows) {
         const request = federationClientRequest(tenant.id, expectedRedirectUri(tenant.id, tenant));
-        if (!(await keycloak.findClient(request.clientId))) continue;
-        await keycloak.ensureClient(request);
-        checked.push(request.clientId);
+        try {
+            if (await keycloak.updateClient(request)) updated.push(request.clientId);
+        } catch (error) {
+            failed.push(`${request.clientId} (${error instanceof Error ? error.message : String(error)})`);
+        }
     }
-    return checked;
+    if (failed.length) throw new Error(`federation clients not brought up to date: ${failed.join(", ")}`);
+    return updated;
 }
 
 /** Removes the tenant's federation client; 404 when there is none. */

@@ -60,6 +60,18 @@ export class KeycloakAdmin {
      * URIs and mappers; answers its id and secret. Idempotent: an existing client keeps its secret.
      */
     async ensureClient(client: ConfidentialClient): Promise<{ id: string; secret: string }> {
+        return (await this.putClient(client, true))!;
+    }
+
+    /** Brings an existing client to the model like ensureClient; makes none (undefined). */
+    async updateClient(client: ConfidentialClient): Promise<{ id: string; secret: string } | undefined> {
+        return this.putClient(client, false);
+    }
+
+    private async putClient(
+        client: ConfidentialClient,
+        create: boolean,
+    ): Promise<{ id: string; secret: string } | undefined> {
         const representation = {
             clientId: client.clientId,
             name: client.name,
@@ -73,8 +85,11 @@ export class KeycloakAdmin {
             webOrigins: [],
         };
         let existing = await this.findClient(client.clientId);
+        if (!existing && !create) return undefined;
         if (!existing) {
-            await this.call("POST", "/clients", representation);
+            // Made with its mappers, so it never issues a token without them.
+            const protocolMappers = client.protocolMappers.map((m) => ({ ...m, protocol: "openid-connect" }));
+            await this.call("POST", "/clients", { ...representation, protocolMappers });
             existing = await this.findClient(client.clientId);
             if (!existing) throw new KeycloakAdminError(502, `client ${client.clientId} was not created`);
         } else {
@@ -100,13 +115,18 @@ export class KeycloakAdmin {
         for (const mapper of mappers) {
             const wanted = { ...mapper, protocol: "openid-connect" };
             const found = present.find((m) => m.name === mapper.name);
-            if (!found) await this.call("POST", path, wanted);
-            else if (
+            if (!found) {
+                // Another replica may have added it meanwhile: a conflict means it is there.
+                await this.call("POST", path, wanted).catch((error: unknown) => {
+                    if (!(error instanceof KeycloakAdminError && error.status === 409)) throw error;
+                });
+            } else if (
                 found.protocolMapper !== mapper.protocolMapper ||
                 // Keycloak adds settings of its own (introspection.token.claim); only ours count.
                 Object.entries(mapper.config).some(([key, value]) => found.config[key] !== value)
             ) {
-                await this.call("PUT", `${path}/${found.id}`, { ...wanted, id: found.id });
+                const config = { ...found.config, ...mapper.config };
+                await this.call("PUT", `${path}/${found.id}`, { ...wanted, config, id: found.id });
             }
         }
     }

@@ -4,6 +4,8 @@
  * routing keys of its own tenant (a topic permission).
  */
 
+import { literal } from "./regex";
+
 /** RabbitMQ answered something other than what the call needs. */
 export class RabbitmqAdminError extends Error {
     constructor(
@@ -30,11 +32,6 @@ export interface PublisherGrant {
     readonly vhost: string;
     readonly exchange: string;
     readonly routingKeyPrefix: string;
-}
-
-/** A regular expression matching `text` literally. */
-export function literal(text: string): string {
-    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** The permissions of a publisher: write to the exchange, nothing else; its topic permission. */

@@ -31,7 +31,8 @@ export async function retryUntilDone(task: () => Promise<unknown>, options: Retr
     return false;
 }
 
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when `signal` aborts first. */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
         const timer = setTimeout(done, ms);
         signal.addEventListener("abort", done, { once: true });

@@ -7,7 +7,7 @@
  * forwarded twice is one point in InfluxDB, whose points are keyed by series and time).
  */
 import amqp, { ConfirmChannel, ConsumeMessage, MessageProperties, Options } from "amqplib";
-import { retryUntilDone } from "../shared/retry";
+import { abortableSleep } from "../shared/retry";
 import { admitTelemetry, Refusal } from "./admission";
 import { GateMetrics } from "./metrics";
 
@@ -30,8 +30,6 @@ export interface GateOptions {
     readonly prefetch: number;
     readonly log: GateLog;
     readonly metrics: GateMetrics;
-    /** TLS settings for an `amqps` URL. */
-    readonly socketOptions?: Record<string, unknown>;
     /** Refusals of one tenant and reason are logged once per this many milliseconds. */
     readonly refusalLogIntervalMs?: number;
 }
@@ -65,6 +63,9 @@ export function forwardedProperties(properties: MessageProperties): Options.Publ
     return Object.fromEntries(Object.entries(kept).filter(([, v]) => v !== undefined));
 }
 
+const initialDelayMs = 500;
+const maxDelayMs = 15_000;
+
 export class TelemetryGate {
     readonly counts: GateCounts = { forwarded: 0, malformed: 0, mismatched: 0 };
     /** True while consuming. */
@@ -73,63 +74,70 @@ export class TelemetryGate {
 
     constructor(private readonly options: GateOptions) {}
 
-    /** Consumes until `signal` aborts, reconnecting with backoff whenever the broker goes away. */
+    /**
+     * Consumes until `signal` aborts. Whenever a session cannot start or ends without being
+     * asked to, the next one starts after a backoff (0.5 s doubling to 15 s), which a session
+     * that ran for a minute resets.
+     */
     async run(signal: AbortSignal): Promise<void> {
-        await retryUntilDone(() => this.session(signal), {
-            signal,
-            initialDelayMs: 500,
-            maxDelayMs: 15_000,
-            onFailure: (error, retryInMs) =>
-                this.options.log.warn(
-                    { error: error instanceof Error ? error.message : String(error), retryInMs },
-                    "telemetry gate: broker connection failed",
-                ),
-        });
+        let delay = initialDelayMs;
+        while (!signal.aborted) {
+            const started = Date.now();
+            const why = await this.session(signal).catch(
+                (error: unknown) => `cannot consume: ${reason(error)}`,
+            );
+            if (signal.aborted) return;
+            if (Date.now() - started >= 60_000) delay = initialDelayMs;
+            this.options.log.warn({ error: why, retryInMs: delay }, "telemetry gate: broker session ended");
+            await abortableSleep(delay, signal);
+            delay = Math.min(delay * 2, maxDelayMs);
+        }
     }
 
-    /** One connection: resolves when `signal` aborts (after draining), rejects when the connection is lost. */
-    private async session(signal: AbortSignal): Promise<void> {
+    /**
+     * One connection. Rejects when it cannot start consuming; once consuming, resolves when
+     * `signal` aborts (after draining; with "") or when the connection, the channel or the
+     * consumer is lost (with why; the broker requeues what was not acknowledged).
+     */
+    private async session(signal: AbortSignal): Promise<string> {
         const connection = await amqp.connect(this.options.url, {
-            ...this.options.socketOptions,
             clientProperties: { connection_name: "cdm-telemetry-gate" },
         });
+        let stop: (why: string) => void = () => undefined;
+        const stopped = new Promise<string>((resolve) => (stop = resolve));
+        const onAbort = () => stop("");
         try {
-            const lost = new Promise<never>((_, reject) => {
-                connection.on("error", () => undefined);
-                connection.on("close", () => reject(new Error("the broker closed the connection")));
-            });
-            lost.catch(() => undefined);
+            connection.on("error", (error: Error) => stop(`connection error: ${error.message}`));
+            connection.on("close", () => stop("the broker closed the connection"));
             const channel = await connection.createConfirmChannel();
-            channel.on("error", () => undefined);
+            channel.on("error", (error: Error) => stop(`channel error: ${error.message}`));
+            channel.on("close", () => stop("the broker closed the channel"));
             await channel.prefetch(this.options.prefetch);
-            const cancelled = new Promise<never>((_, reject) => {
-                channel.on("close", () => reject(new Error("the broker closed the channel")));
-            });
-            cancelled.catch(() => undefined);
             const { consumerTag } = await channel.consume(gateTopology.intakeQueue, (message) => {
-                if (message) this.handle(channel, message);
+                // null: the broker cancelled the consumer (its queue was deleted).
+                if (message) this.handle(channel, message, stop);
+                else stop("the broker cancelled the consumer");
             });
             this.consuming = true;
-            this.options.metrics.connected.set(1);
+            this.options.metrics.consuming.set(1);
             this.options.log.info({ queue: gateTopology.intakeQueue }, "telemetry gate consuming");
-            const aborted = new Promise<void>((resolve) => {
-                if (signal.aborted) resolve();
-                signal.addEventListener("abort", () => resolve(), { once: true });
-            });
-            await Promise.race([aborted, lost, cancelled]);
+            if (signal.aborted) onAbort();
+            signal.addEventListener("abort", onAbort, { once: true });
+            const why = await stopped;
+            if (why) return why;
             // Shutting down: take nothing more, let the forwards in flight be confirmed and acknowledged.
             await channel.cancel(consumerTag);
             await channel.waitForConfirms();
-            await connection.close();
+            return "";
         } finally {
+            signal.removeEventListener("abort", onAbort);
             this.consuming = false;
-            this.options.metrics.connected.set(0);
-            connection.removeAllListeners("close");
+            this.options.metrics.consuming.set(0);
             await connection.close().catch(() => undefined);
         }
     }
 
-    private handle(channel: ConfirmChannel, message: ConsumeMessage): void {
+    private handle(channel: ConfirmChannel, message: ConsumeMessage, stop: (why: string) => void): void {
         const { routingKey } = message.fields;
         const verdict = admitTelemetry(routingKey, message.content);
         if (!verdict.admitted) {
@@ -143,9 +151,12 @@ export class TelemetryGate {
             message.content,
             forwardedProperties(message.properties),
             (error) => {
-                // A nack puts the message back for another try; a closed channel returns it anyway.
-                if (error) channel.nack(message, false, true);
-                else {
+                if (error) {
+                    // The broker refused the forward, or the channel closed (then it may not be
+                    // used, and the broker requeues the message itself). Either way start over
+                    // on a new connection, after which the message comes again.
+                    stop(`a forward was not confirmed: ${reason(error)}`);
+                } else {
                     channel.ack(message);
                     this.counts.forwarded++;
                     this.options.metrics.messages.inc({ outcome: "forwarded" });
@@ -171,4 +182,8 @@ export class TelemetryGate {
             "telemetry gate dropped a message",
         );
     }
+}
+
+function reason(error: unknown): string {
+    return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,8 @@
 /**
  * The telemetry gate's service (a Deployment of the provider stack). Configuration from the
- * environment (exit 2 naming every bad variable); on the management port `/healthz` and
- * `/readyz` answer 200 while it consumes, `/metrics` has its counters. SIGTERM drains: no new
+ * environment (exit 2 naming every bad variable); on the management port `/healthz` answers
+ * 200 while the process runs (a broker outage is not cured by a restart), `/readyz` 200 while it
+ * consumes, `/metrics` has its counters. SIGTERM drains: no new
  * message is taken, those in flight are forwarded and acknowledged, then it exits.
  */
 import { createServer, Server } from "node:http";
@@ -20,11 +21,8 @@ export interface GateConfig {
 /** Reads and checks the environment; throws an EnvError naming every bad variable. */
 export function readGateConfig(env: Readonly<Record<string, string | undefined>>): GateConfig {
     const r = new EnvReader(env);
-    const base = r.url(
-        "GATE_AMQP_URL",
-        ["amqp", "amqps"],
-        "the metrics vhost's AMQP URL, without credentials",
-    );
+    // Plain AMQP: the broker's in-cluster Service (TLS is for tenants, at the LoadBalancer).
+    const base = r.url("GATE_AMQP_URL", ["amqp"], "the metrics vhost's AMQP URL, without credentials");
     const username = r.required("RABBITMQ_USERNAME", "the gate's broker user");
     const password = r.required("RABBITMQ_PASSWORD", "the gate's broker password");
     const prefetch = r.integer("GATE_PREFETCH", 200, 1, 10_000);
@@ -41,21 +39,25 @@ export function readGateConfig(env: Readonly<Record<string, string | undefined>>
     return { url: url.toString(), prefetch, managementPort };
 }
 
-/** `/healthz`, `/readyz` (200 while consuming, else 503) and `/metrics`. */
+/** `/healthz` (200), `/readyz` (200 while consuming, else 503) and `/metrics`. */
 export function managementServer(gate: TelemetryGate, metrics: GateMetrics): Server {
     return createServer((req, res) => {
         if (req.url === "/metrics") {
-            void metrics.registry.metrics().then((text) => {
-                res.writeHead(200, { "content-type": metrics.registry.contentType });
-                res.end(text);
-            });
+            metrics.registry.metrics().then(
+                (text) => {
+                    res.writeHead(200, { "content-type": metrics.registry.contentType });
+                    res.end(text);
+                },
+                () => res.writeHead(500).end(),
+            );
             return;
         }
         if (req.url !== "/healthz" && req.url !== "/readyz") {
             res.writeHead(404).end();
             return;
         }
-        res.writeHead(gate.consuming ? 200 : 503, { "content-type": "application/json" });
+        const ok = req.url === "/healthz" || gate.consuming;
+        res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
         res.end(JSON.stringify({ consuming: gate.consuming, ...gate.counts }));
     });
 }

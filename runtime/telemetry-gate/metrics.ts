@@ -10,7 +10,7 @@ export class GateMetrics {
         labelNames: ["outcome"] as const,
         registers: [this.registry],
     });
-    readonly connected = new Gauge({
+    readonly consuming = new Gauge({
         name: "cdm_telemetry_gate_consuming",
         help: "1 while the gate consumes the intake queue",
         registers: [this.registry],

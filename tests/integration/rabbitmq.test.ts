@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
     admittedExchange,
     intakeQueue,
+    retiredQueuePolicy,
+    retiredTelegrafQueue,
     telegrafPolicy,
     telegrafQueue,
     telegrafQueueLimits,
@@ -115,7 +117,7 @@ describe("the provider broker's definitions", () => {
         const permissions = await management("GET", `/vhosts/${vhost}/permissions`);
         expect(permissions.json.map((p: any) => [p.user, p.configure, p.write, p.read]).sort()).toEqual([
             ["cdm-test-admin", ".*", ".*", ".*"],
-            ["telegraf", "^$", "^$", "^cdm\\.telemetry\\.telegraf$"],
+            ["telegraf", "^$", "^$", "^cdm\\.telemetry\\.admitted\\.telegraf$"],
             ["telemetry-gate", "^$", "^cdm\\.telemetry\\.admitted$", "^cdm\\.telemetry\\.intake$"],
         ]);
         for (const name of [intakeQueue, telegrafQueue]) {
@@ -145,6 +147,35 @@ describe("the provider broker's definitions", () => {
         expect((await management("GET", "/vhosts")).json.map((v: { name: string }) => v.name)).toEqual([
             metricsVhost,
         ]);
+    });
+});
+
+describe("a broker deployed before the gate", () => {
+    it("keeps Telegraf's old queue empty, so its old binding takes nothing past the gate", async () => {
+        // What such a broker still has after importing the new definitions: the old queue, bound
+        // straight to tenants' exchange (an import never deletes).
+        const admin = await connect(rabbit.RABBITMQ_USERNAME, rabbit.RABBITMQ_PASSWORD);
+        const channel = await admin.createConfirmChannel();
+        await channel.assertQueue(retiredTelegrafQueue, {
+            durable: true,
+            arguments: { "x-queue-type": "quorum" },
+        });
+        await channel.bindQueue(retiredTelegrafQueue, telemetryExchange, "tenant.#");
+        const vhost = encodeURIComponent(metricsVhost);
+        let queue = await management("GET", `/queues/${vhost}/${retiredTelegrafQueue}`);
+        for (let i = 0; i < 40 && !queue.json.policy; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            queue = await management("GET", `/queues/${vhost}/${retiredTelegrafQueue}`);
+        }
+        expect(queue.json.policy).toBe(retiredQueuePolicy);
+        const { connection } = await tenantPublisher("acme");
+        expect(await publish(connection, "tenant.acme.dev-1", '{"tenant":"globex","device":"dev-1"}')).toBe(
+            "ok",
+        );
+        expect((await channel.checkQueue(retiredTelegrafQueue)).messageCount).toBe(0);
+        await channel.deleteQueue(retiredTelegrafQueue);
+        await channel.purgeQueue(intakeQueue);
+        await channel.close();
     });
 });
 
@@ -347,7 +378,7 @@ describe("a tenant's telemetry", () => {
         });
         expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
         expect(gate.warnings.slice(warned).map((w) => w.message)).toContain(
-            "telemetry gate: broker connection failed",
+            "telemetry gate: broker session ended",
         );
         expect(gate.gate.consuming).toBe(true);
     });

@@ -75,7 +75,7 @@ describe("metrics broker definitions", () => {
                     vhost: "cdm-metrics",
                     configure: "^$",
                     write: "^$",
-                    read: "^cdm\\.telemetry\\.telegraf$",
+                    read: "^cdm\\.telemetry\\.admitted\\.telegraf$",
                 },
             ],
             exchanges: [
@@ -107,7 +107,7 @@ describe("metrics broker definitions", () => {
                     arguments: { "x-queue-type": "quorum" },
                 },
                 {
-                    name: "cdm.telemetry.telegraf",
+                    name: "cdm.telemetry.admitted.telegraf",
                     vhost: "cdm-metrics",
                     durable: true,
                     auto_delete: false,
@@ -127,7 +127,7 @@ describe("metrics broker definitions", () => {
                 {
                     source: "cdm.telemetry.admitted",
                     vhost: "cdm-metrics",
-                    destination: "cdm.telemetry.telegraf",
+                    destination: "cdm.telemetry.admitted.telegraf",
                     destination_type: "queue",
                     routing_key: "tenant.#",
                     arguments: {},
@@ -137,7 +137,7 @@ describe("metrics broker definitions", () => {
                 {
                     vhost: "cdm-metrics",
                     name: "telegraf-queue-limits",
-                    pattern: "^(cdm\\.telemetry\\.intake|cdm\\.telemetry\\.telegraf)$",
+                    pattern: "^(cdm\\.telemetry\\.intake|cdm\\.telemetry\\.admitted\\.telegraf)$",
                     "apply-to": "queues",
                     priority: 0,
                     definition: {
@@ -146,6 +146,16 @@ describe("metrics broker definitions", () => {
                         overflow: "drop-head",
                         "delivery-limit": 20,
                     },
+                },
+                // Telegraf's queue before the gate, still bound to tenants' exchange on a broker
+                // deployed then (an import never deletes): kept empty, so nothing goes round the gate.
+                {
+                    vhost: "cdm-metrics",
+                    name: "retired-telegraf-queue",
+                    pattern: "^cdm\\.telemetry\\.telegraf$",
+                    "apply-to": "queues",
+                    priority: 0,
+                    definition: { "max-length": 0, overflow: "drop-head" },
                 },
             ],
         });
@@ -167,7 +177,10 @@ describe("metrics broker definitions", () => {
             metricsBrokerDefinitions(passwords, { maxLength: 5, maxLengthBytes: 4096, deliveryLimit: 3 }),
         ).toEqual({
             ...metricsBrokerDefinitions(passwords),
-            policies: [telegrafPolicy({ maxLength: 5, maxLengthBytes: 4096, deliveryLimit: 3 })],
+            policies: [
+                telegrafPolicy({ maxLength: 5, maxLengthBytes: 4096, deliveryLimit: 3 }),
+                metricsBrokerDefinitions(passwords).policies[1],
+            ],
         });
     });
 
@@ -199,7 +212,7 @@ describe("metrics broker definitions", () => {
     it("tells Telegraf to declare and bind nothing, so read on its queue is all it needs", () => {
         expect(telegrafAmqpConsumer).toEqual({
             exchange: "",
-            queue: "cdm.telemetry.telegraf",
+            queue: "cdm.telemetry.admitted.telegraf",
             queue_passive: true,
             binding_key: "",
         });

@@ -98,7 +98,7 @@ describe("provider Telegraf configuration", () => {
   username = "\${RABBITMQ_USERNAME:?is not set}"
   password = "\${RABBITMQ_PASSWORD:?is not set}"
   exchange = ""
-  queue = "cdm.telemetry.telegraf"
+  queue = "cdm.telemetry.admitted.telegraf"
   queue_passive = true
   binding_key = ""
   prefetch_count = 2000
@@ -139,7 +139,7 @@ describe("provider Telegraf configuration", () => {
         const values = amqpConsumerInput(brokerUrl).values;
         expect(values).toMatchObject({
             exchange: "",
-            queue: "cdm.telemetry.telegraf",
+            queue: "cdm.telemetry.admitted.telegraf",
             queue_passive: true,
             binding_key: "",
         });

@@ -1,6 +1,7 @@
 /** The permissions a tenant's metrics publisher gets on the provider RabbitMQ. */
 import { expect, it } from "vitest";
-import { literal, publisherPermissions } from "../../../runtime/shared/rabbitmq-admin";
+import { publisherPermissions } from "../../../runtime/shared/rabbitmq-admin";
+import { literal } from "../../../runtime/shared/regex";
 
 it("lets a publisher write only to the telemetry exchange, only under its tenant's routing keys", () => {
     expect(

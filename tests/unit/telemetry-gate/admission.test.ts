@@ -131,7 +131,7 @@ describe("readGateConfig", () => {
         }
         expect(error).toBeInstanceOf(EnvError);
         expect((error as EnvError).problems).toEqual([
-            "GATE_AMQP_URL must be a amqp or amqps URL, not http:",
+            "GATE_AMQP_URL must be a amqp URL, not http:",
             "RABBITMQ_USERNAME is required: the gate's broker user",
             'GATE_PREFETCH must be an integer in 1..10000, not "0"',
             "GATE_AMQP_URL must not carry credentials (RABBITMQ_* do)",
