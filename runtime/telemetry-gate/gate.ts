@@ -84,7 +84,7 @@ export class TelemetryGate {
         while (!signal.aborted) {
             const started = Date.now();
             const why = await this.session(signal).catch(
-                (error: unknown) => `cannot consume: ${reason(error)}`,
+                (error: unknown) => `cannot consume: ${messageOf(error)}`,
             );
             if (signal.aborted) return;
             if (Date.now() - started >= 60_000) delay = initialDelayMs;
@@ -142,7 +142,7 @@ export class TelemetryGate {
         const verdict = admitTelemetry(routingKey, message.content);
         if (!verdict.admitted) {
             this.refused(verdict.reason, verdict.tenant, routingKey, verdict.detail);
-            channel.ack(message);
+            acknowledge(channel, message, stop);
             return;
         }
         channel.publish(
@@ -155,9 +155,8 @@ export class TelemetryGate {
                     // The broker refused the forward, or the channel closed (then it may not be
                     // used, and the broker requeues the message itself). Either way start over
                     // on a new connection, after which the message comes again.
-                    stop(`a forward was not confirmed: ${reason(error)}`);
-                } else {
-                    channel.ack(message);
+                    stop(`a forward was not confirmed: ${messageOf(error)}`);
+                } else if (acknowledge(channel, message, stop)) {
                     this.counts.forwarded++;
                     this.options.metrics.messages.inc({ outcome: "forwarded" });
                 }
@@ -184,6 +183,20 @@ export class TelemetryGate {
     }
 }
 
-function reason(error: unknown): string {
+function messageOf(error: unknown): string {
     return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Acknowledges `message`; false when the channel is already closing (amqplib then throws, and
+ * the broker requeues the message for the next session anyway).
+ */
+function acknowledge(channel: ConfirmChannel, message: ConsumeMessage, stop: (why: string) => void): boolean {
+    try {
+        channel.ack(message);
+        return true;
+    } catch (error) {
+        stop(`an acknowledgement could not be sent: ${messageOf(error)}`);
+        return false;
+    }
 }

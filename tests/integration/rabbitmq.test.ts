@@ -12,6 +12,7 @@
 import { PGlite } from "@electric-sql/pglite";
 import amqp, { Channel, ChannelModel } from "amqplib";
 import { readFileSync } from "node:fs";
+import { AddressInfo, connect as connectTcp, createServer, Socket } from "node:net";
 import { connect as tlsConnect, TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -381,6 +382,51 @@ describe("a tenant's telemetry", () => {
             "telemetry gate: broker session ended",
         );
         expect(gate.gate.consuming).toBe(true);
+    });
+
+    it("survives its TCP connection being cut mid-stream, and loses nothing", async () => {
+        // The gate reaches the broker through a relay here, whose sockets the test destroys: no
+        // close frame, as when a node or the network goes away.
+        const sockets = new Set<Socket>();
+        const relay = createServer((client) => {
+            const upstream = connectTcp(Number(rabbit.AMQP_PORT), "127.0.0.1");
+            for (const s of [client, upstream]) {
+                sockets.add(s);
+                s.on("error", () => undefined);
+                s.on("close", () => sockets.delete(s));
+            }
+            client.pipe(upstream).pipe(client);
+        });
+        await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+        const cut = await broker.startGate((relay.address() as AddressInfo).port);
+        try {
+            const consumer = await telegraf();
+            await drain(consumer);
+            const { connection } = await tenantPublisher("acme");
+            const message = (seq: number) => JSON.stringify({ tenant: "acme", device: "dev-8", seq });
+            const channel = await connection.createConfirmChannel();
+            for (let i = 0; i < 40; i++) {
+                channel.publish(telemetryExchange, "tenant.acme.dev-8", Buffer.from(message(i)));
+            }
+            await channel.waitForConfirms();
+            for (const s of sockets) s.destroy();
+            for (let i = 40; i < 60; i++) {
+                channel.publish(telemetryExchange, "tenant.acme.dev-8", Buffer.from(message(i)));
+            }
+            await channel.waitForConfirms();
+            await channel.close();
+            const seen = new Set<number>();
+            await eventually("every message in Telegraf's queue", async () => {
+                for (const m of await drain(consumer)) seen.add(JSON.parse(m.body).seq);
+                return seen.size === 60 ? true : undefined;
+            });
+            expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+            expect(cut.warnings.map((w) => w.message)).toContain("telemetry gate: broker session ended");
+            await eventually("the gate consuming again", async () => (cut.gate.consuming ? true : undefined));
+        } finally {
+            await cut.stop();
+            relay.close();
+        }
     });
 
     it("is bounded while the gate and Telegraf are away: the oldest messages go, publishers are never refused", async () => {

@@ -82,12 +82,17 @@ export class TestBroker {
         return { answer, connection: await this.connect(answer.username, answer.password) };
     }
 
-    /** Starts the telemetry gate with its own broker user, as deployed; resolves once it consumes. */
-    async startGate(prefetch = 200): Promise<RunningGate> {
+    /**
+     * Starts the telemetry gate with its own broker user, as deployed; resolves once it consumes.
+     * `port`: reach the broker through this local port instead (a relay a test can cut).
+     */
+    async startGate(port?: number): Promise<RunningGate> {
         const warnings: RunningGate["warnings"] = [];
+        const url = new URL(this.amqpUrl(this.env.RABBITMQ_GATE_USERNAME, this.env.RABBITMQ_GATE_PASSWORD));
+        if (port) url.port = String(port);
         const gate = new TelemetryGate({
-            url: this.amqpUrl(this.env.RABBITMQ_GATE_USERNAME, this.env.RABBITMQ_GATE_PASSWORD),
-            prefetch,
+            url: url.toString(),
+            prefetch: 200,
             metrics: new GateMetrics(false),
             refusalLogIntervalMs: 0,
             log: { info: () => undefined, warn: (details, message) => warnings.push({ details, message }) },
