@@ -56,6 +56,14 @@ export interface RunningBridge {
 export async function startBridge(config: BridgeConfig, logLevel = "info"): Promise<RunningBridge> {
     const shutdown = new AbortController();
     const log = pino({ level: logLevel === "silent" ? "silent" : logLevel });
+    /** Runs a start-up task in the background, retried with backoff until it succeeds or shutdown. */
+    const untilDone = (task: () => Promise<unknown>, failed: string, done: string) =>
+        void retryUntilDone(task, {
+            signal: shutdown.signal,
+            initialDelayMs: 1000,
+            maxDelayMs: 60_000,
+            onFailure: (error, retryInMs) => log.warn({ error: String(error), retryInMs }, failed),
+        }).then((ok) => ok && log.info(done));
     const db = openDatabase(config.database, log);
     const applied = await migrate(db);
     if (applied.length > 0) log.info({ applied }, "database migrated");
@@ -77,16 +85,11 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         // The tenant's OTA settings (30 s polling, target tokens on), applied idempotently. hawkBit
         // may still be migrating its database on a first deployment: retried until it takes them,
         // since without them every device's DDI poll with its target token is refused.
-        void retryUntilDone(() => hawkbit.applyTenantConfig(tenantConfig()), {
-            signal: shutdown.signal,
-            initialDelayMs: 1000,
-            maxDelayMs: 60_000,
-            onFailure: (error, retryInMs) =>
-                log.warn(
-                    { error: String(error), retryInMs },
-                    "could not apply hawkBit's tenant configuration yet",
-                ),
-        }).then((done) => done && log.info("hawkBit tenant configuration applied"));
+        untilDone(
+            () => hawkbit.applyTenantConfig(tenantConfig()),
+            "could not apply hawkBit's tenant configuration yet",
+            "hawkBit tenant configuration applied",
+        );
         lifecycle = {
             db,
             addresses,
@@ -118,16 +121,11 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
         const keycloak = config.provider?.keycloak;
         if (keycloak) {
             // Tenants' federation clients made by an older bridge get the current model's mappers.
-            void retryUntilDone(() => reconcileFederationClients(db, new KeycloakAdmin(keycloak)), {
-                signal: shutdown.signal,
-                initialDelayMs: 1000,
-                maxDelayMs: 60_000,
-                onFailure: (error, retryInMs) =>
-                    log.warn(
-                        { error: String(error), retryInMs },
-                        "could not check tenants' federation clients yet",
-                    ),
-            }).then((done) => done && log.info("tenants' federation clients checked"));
+            untilDone(
+                () => reconcileFederationClients(db, new KeycloakAdmin(keycloak)),
+                "could not check tenants' federation clients yet",
+                "tenants' federation clients checked",
+            );
         }
     }
     // Undo steps that failed (a peer was down) are retried in the background.

@@ -88,7 +88,7 @@ export class KeycloakAdmin {
         if (!existing && !create) return undefined;
         if (!existing) {
             // Made with its mappers, so it never issues a token without them.
-            const protocolMappers = client.protocolMappers.map((m) => ({ ...m, protocol: "openid-connect" }));
+            const protocolMappers = client.protocolMappers.map(oidcMapper);
             await this.call("POST", "/clients", { ...representation, protocolMappers });
             existing = await this.findClient(client.clientId);
             if (!existing) throw new KeycloakAdminError(502, `client ${client.clientId} was not created`);
@@ -113,7 +113,7 @@ export class KeycloakAdmin {
         const path = `/clients/${id}/protocol-mappers/models`;
         const present = (await this.call("GET", path)) as (ProtocolMapper & { id: string })[];
         for (const mapper of mappers) {
-            const wanted = { ...mapper, protocol: "openid-connect" };
+            const wanted = oidcMapper(mapper);
             const found = present.find((m) => m.name === mapper.name);
             if (!found) {
                 // Another replica may have added it meanwhile: a conflict means it is there.
@@ -187,4 +187,9 @@ export class KeycloakAdmin {
         }
         return text ? JSON.parse(text) : undefined;
     }
+}
+
+/** A mapper as the admin API takes it: of the OpenID Connect protocol. */
+function oidcMapper(mapper: ProtocolMapper) {
+    return { ...mapper, protocol: "openid-connect" };
 }

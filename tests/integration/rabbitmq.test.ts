@@ -102,6 +102,42 @@ async function drain(
     return out;
 }
 
+/**
+ * A queue of the metrics vhost from the management API, once it reports a policy: the plugin
+ * reports it with the queue's statistics, a few seconds late.
+ */
+async function queueWithPolicy(name: string): Promise<Record<string, unknown>> {
+    return eventually(`${name}'s policy`, async () => {
+        const { json } = await management("GET", `/queues/${encodeURIComponent(metricsVhost)}/${name}`);
+        return json.policy ? json : undefined;
+    });
+}
+
+/**
+ * Publishes 60 numbered messages of `device` as tenant acme, `disrupt` running after the first
+ * 40; answers the numbers that reached Telegraf's queue (once all 60 have), sorted.
+ */
+async function publishAround(device: string, disrupt: (channel: amqp.ConfirmChannel) => Promise<void>) {
+    const consumer = await telegraf();
+    await drain(consumer);
+    const { connection } = await tenantPublisher("acme");
+    const key = `tenant.acme.${device}`;
+    const send = (seq: number) =>
+        channel.publish(telemetryExchange, key, Buffer.from(JSON.stringify({ tenant: "acme", device, seq })));
+    const channel = await connection.createConfirmChannel();
+    for (let i = 0; i < 40; i++) send(i);
+    await disrupt(channel);
+    for (let i = 40; i < 60; i++) send(i);
+    await channel.waitForConfirms();
+    await channel.close();
+    const seen = new Set<number>();
+    await eventually("every message in Telegraf's queue", async () => {
+        for (const m of await drain(consumer)) seen.add(JSON.parse(m.body).seq);
+        return seen.size === 60 ? true : undefined;
+    });
+    return [...seen].sort((x, y) => x - y);
+}
+
 /** A tenant's publisher, made as the provider bridge makes it, with the bridge's own broker user. */
 const tenantPublisher = (tenantId: string) => broker.tenantPublisher(db, tenantId);
 
@@ -122,13 +158,7 @@ describe("the provider broker's definitions", () => {
             ["telemetry-gate", "^$", "^cdm\\.telemetry\\.admitted$", "^cdm\\.telemetry\\.intake$"],
         ]);
         for (const name of [intakeQueue, telegrafQueue]) {
-            // The management plugin reports a queue's policy with its statistics, a few seconds late.
-            let queue = await management("GET", `/queues/${vhost}/${name}`);
-            for (let i = 0; i < 40 && !queue.json.policy; i++) {
-                await new Promise((resolve) => setTimeout(resolve, 500));
-                queue = await management("GET", `/queues/${vhost}/${name}`);
-            }
-            expect(queue.json, name).toMatchObject({
+            expect(await queueWithPolicy(name), name).toMatchObject({
                 type: "quorum",
                 durable: true,
                 policy: telegrafQueuePolicy,
@@ -162,13 +192,7 @@ describe("a broker deployed before the gate", () => {
             arguments: { "x-queue-type": "quorum" },
         });
         await channel.bindQueue(retiredTelegrafQueue, telemetryExchange, "tenant.#");
-        const vhost = encodeURIComponent(metricsVhost);
-        let queue = await management("GET", `/queues/${vhost}/${retiredTelegrafQueue}`);
-        for (let i = 0; i < 40 && !queue.json.policy; i++) {
-            await new Promise((resolve) => setTimeout(resolve, 500));
-            queue = await management("GET", `/queues/${vhost}/${retiredTelegrafQueue}`);
-        }
-        expect(queue.json.policy).toBe(retiredQueuePolicy);
+        expect((await queueWithPolicy(retiredTelegrafQueue)).policy).toBe(retiredQueuePolicy);
         const { connection } = await tenantPublisher("acme");
         expect(await publish(connection, "tenant.acme.dev-1", '{"tenant":"globex","device":"dev-1"}')).toBe(
             "ok",
@@ -358,26 +382,12 @@ describe("a tenant's telemetry", () => {
     });
 
     it("loses nothing when the gate's connection drops mid-stream: it reconnects and the broker redelivers", async () => {
-        const consumer = await telegraf();
-        await drain(consumer);
-        const { connection } = await tenantPublisher("acme");
-        const message = (seq: number) => JSON.stringify({ tenant: "acme", device: "dev-7", seq });
-        const channel = await connection.createConfirmChannel();
         const warned = gate.warnings.length;
-        for (let i = 0; i < 40; i++)
-            channel.publish(telemetryExchange, "tenant.acme.dev-7", Buffer.from(message(i)));
-        // The broker closes the gate's connection (an operator's or a restart's doing) while those flow.
-        expect((await management("DELETE", "/connections/username/telemetry-gate")).status).toBe(204);
-        for (let i = 40; i < 60; i++)
-            channel.publish(telemetryExchange, "tenant.acme.dev-7", Buffer.from(message(i)));
-        await channel.waitForConfirms();
-        await channel.close();
-        const seen = new Set<number>();
-        await eventually("every message in Telegraf's queue", async () => {
-            for (const m of await drain(consumer)) seen.add(JSON.parse(m.body).seq);
-            return seen.size === 60 ? true : undefined;
+        const arrived = await publishAround("dev-7", async () => {
+            // The broker closes the gate's connection (an operator's or a restart's doing) while those flow.
+            expect((await management("DELETE", "/connections/username/telemetry-gate")).status).toBe(204);
         });
-        expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+        expect(arrived).toEqual(Array.from({ length: 60 }, (_, i) => i));
         expect(gate.warnings.slice(warned).map((w) => w.message)).toContain(
             "telemetry gate: broker session ended",
         );
@@ -400,27 +410,11 @@ describe("a tenant's telemetry", () => {
         await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
         const cut = await broker.startGate((relay.address() as AddressInfo).port);
         try {
-            const consumer = await telegraf();
-            await drain(consumer);
-            const { connection } = await tenantPublisher("acme");
-            const message = (seq: number) => JSON.stringify({ tenant: "acme", device: "dev-8", seq });
-            const channel = await connection.createConfirmChannel();
-            for (let i = 0; i < 40; i++) {
-                channel.publish(telemetryExchange, "tenant.acme.dev-8", Buffer.from(message(i)));
-            }
-            await channel.waitForConfirms();
-            for (const s of sockets) s.destroy();
-            for (let i = 40; i < 60; i++) {
-                channel.publish(telemetryExchange, "tenant.acme.dev-8", Buffer.from(message(i)));
-            }
-            await channel.waitForConfirms();
-            await channel.close();
-            const seen = new Set<number>();
-            await eventually("every message in Telegraf's queue", async () => {
-                for (const m of await drain(consumer)) seen.add(JSON.parse(m.body).seq);
-                return seen.size === 60 ? true : undefined;
+            const arrived = await publishAround("dev-8", async (channel) => {
+                await channel.waitForConfirms();
+                for (const s of sockets) s.destroy();
             });
-            expect([...seen].sort((x, y) => x - y)).toEqual(Array.from({ length: 60 }, (_, i) => i));
+            expect(arrived).toEqual(Array.from({ length: 60 }, (_, i) => i));
             expect(cut.warnings.map((w) => w.message)).toContain("telemetry gate: broker session ended");
             await eventually("the gate consuming again", async () => (cut.gate.consuming ? true : undefined));
         } finally {
