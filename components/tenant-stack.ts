@@ -300,6 +300,7 @@ export class TenantStack extends pulumi.ComponentResource {
                 publicUrl: this.endpoints.bridge,
                 tenant: {
                     tenantId: config.tenantId,
+                    displayName: config.displayName,
                     subCaCertificate: subCa.certificate,
                     wireguardCidr: `${network}/${prefixLength}`,
                     endpoints: this.endpoints,

@@ -61,6 +61,8 @@ export interface TenantBridgeArgs extends BridgeBaseArgs {
     readonly tenant: {
         /** The tenant this bridge serves. */
         readonly tenantId: string;
+        /** The tenant's display name: the title of its ThingsBoard tenant. */
+        readonly displayName: string;
         /** The tenant Sub-CA (PEM): device certificates must come from it. */
         readonly subCaCertificate: pulumi.Input<string>;
         /** The VPN's address space as CIDR text; addresses for devices are allocated from it. */
@@ -139,12 +141,13 @@ export class Bridge extends pulumi.ComponentResource {
         if (args.role === "tenant") {
             const tokens = this.createServiceTokens(name, ctx, child);
             this.serviceTokens = tokens;
-            const { tenantId, wireguardCidr, endpoints, wireguardPublicKey } = args.tenant;
+            const { tenantId, displayName, wireguardCidr, endpoints, wireguardPublicKey } = args.tenant;
             const hawkbit = serviceHost(hawkbitService.app, ctx.namespace);
             roleEnv = {
                 role: "tenant",
                 tenant: {
                     tenantId,
+                    thingsboardTenant: displayName,
                     wireguardCidr,
                     endpoints,
                     hawkbitUrl: pulumi.interpolate`http://${hawkbit}:${hawkbitService.port}`,

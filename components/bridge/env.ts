@@ -128,6 +128,8 @@ export interface TenantEnvInputs {
     readonly tokens: Readonly<Record<ServiceTokenName, SecretKeyRef>>;
     /** The key devices' ttyd credentials derive from, in a Secret of the bridge's own. */
     readonly terminalCredentialKey: SecretKeyRef;
+    /** Title of the tenant's ThingsBoard tenant (its display name), for ThingsBoard's logins. */
+    readonly thingsboardTenant: string;
 }
 
 export type RoleEnvInputs =
@@ -212,6 +214,7 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
             ]),
         ),
         TERMINAL_CREDENTIAL_KEY: t.terminalCredentialKey,
+        THINGSBOARD_TENANT_TITLE: t.thingsboardTenant,
     };
 }
 

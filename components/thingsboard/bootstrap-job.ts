@@ -92,6 +92,7 @@ export function bootstrapEnv(i: BootstrapEnvInputs): Record<string, EnvValue> {
                   OAUTH2_INTERNAL_ISSUER: i.keycloak.internalIssuer,
                   OAUTH2_CLIENT_ID: "thingsboard",
                   OAUTH2_CLIENT_SECRET: i.keycloak.clientSecret,
+                  OAUTH2_MAPPER_URL: `http://127.0.0.1:${tlsProxyPorts.bridge}/webhooks/thingsboard/login`,
                   THINGS_ORIGIN: i.keycloak.thingsOrigin,
               }
             : {}),

@@ -9,6 +9,18 @@ import { oidcEndpoints } from "../keycloak/model";
 /** Title of the OAuth2 client; the bootstrap finds an existing client by it. */
 export const oauth2ClientTitle = "Keycloak";
 
+/** The realm's client tb-node logs users in with; its access tokens carry `azp` = this. */
+export const thingsboardClientId = "thingsboard";
+
+/**
+ * The customer whose users are the tenant's operators. The rule chain assigns every device to it
+ * when the device connects (rule-chain.ts); the login mapper puts operators in it.
+ */
+export const operatorsCustomer = "Operators";
+
+/** The user name ThingsBoard's mapper client presents to the bridge (its service name there). */
+export const mapperUsername = "thingsboard";
+
 /** Where the tenant's Keycloak is, for the browser and for tb-node. */
 export interface KeycloakLogin {
     /** The tenant realm's public issuer (the browser is sent to its authorization endpoint). */
@@ -18,16 +30,16 @@ export interface KeycloakLogin {
     /** The realm's `thingsboard` client and its secret. */
     readonly clientId: string;
     readonly clientSecret: string;
-    /** Title of the ThingsBoard tenant users land in. */
-    readonly tenantTitle: string;
+    /** The bridge's login mapper, and ThingsBoard's token there (the Basic auth password). */
+    readonly mapper: { readonly url: string; readonly token: string };
 }
 
 /**
- * The OAuth2 client: authorization code flow against the tenant realm; users are created on
- * their first login as administrators of the tenant (`tenantNamePattern`), named from the
- * standard OIDC claims. The basic mapper cannot read Keycloak roles, so every user of the tenant
- * realm who may use the `thingsboard` client administers the tenant's ThingsBoard (see
- * docs/telemetry.md).
+ * The OAuth2 client: authorization code flow against the tenant realm. On every login tb-node
+ * asks the bridge's mapper (runtime/bridge/thingsboard-login.ts) who the user is, sending the
+ * login's access token, and on the first login creates that user: a tenant administrator for
+ * `tenant-admin`, a user of the operators' customer for `operator`; anyone else is refused.
+ * The basic mapper cannot read roles: with it, every realm user would administer the tenant.
  */
 export function oauth2Client(login: KeycloakLogin) {
     const browser = oidcEndpoints(login.issuer);
@@ -49,14 +61,12 @@ export function oauth2Client(login: KeycloakLogin) {
         mapperConfig: {
             allowUserCreation: true,
             activateUser: true,
-            type: "BASIC",
-            basic: {
-                emailAttributeKey: "email",
-                firstNameAttributeKey: "given_name",
-                lastNameAttributeKey: "family_name",
-                tenantNameStrategy: "CUSTOM",
-                tenantNamePattern: login.tenantTitle,
-                alwaysFullScreen: false,
+            type: "CUSTOM",
+            custom: {
+                url: login.mapper.url,
+                username: mapperUsername,
+                password: login.mapper.token,
+                sendToken: true,
             },
         },
         additionalInfo: { providerName: "Custom" },

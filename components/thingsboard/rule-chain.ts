@@ -7,8 +7,10 @@
  *   Message Type Switch ─ Post telemetry ─▶ Save Timeseries
  *                       ├ Post attributes ─▶ Save Client Attributes
  *                       ├ Post telemetry ─▶ Has Forwarded Metrics ─ True ─▶ Forwarded Message ─▶ Provider RabbitMQ
- *                       └ Connect Event ─▶ Connect Webhook Body ─▶ Tenant Bridge Connect Webhook
+ *                       ├ Connect Event ─▶ Connect Webhook Body ─▶ Tenant Bridge Connect Webhook
+ *                       └ Connect Event ─▶ Assign To Operators
  */
+import { operatorsCustomer } from "./oauth2";
 
 /** The chain's name; the bootstrap finds an existing chain by it. */
 export const ruleChainName = "cdm-telemetry";
@@ -184,7 +186,9 @@ const tbel = (script: string) => ({
  * `tenant.<id>.<device>` that the tenant's publisher may write; it declares nothing (the
  * provider's definitions do). Its connection has no TLS option: `amqp.host` is the pod's TLS
  * client proxy on loopback, which carries it to the provider's AMQPS endpoint. The webhook call
- * goes the same way, with ThingsBoard's bearer token.
+ * goes the same way, with ThingsBoard's bearer token. A connecting device is also assigned to the
+ * operators' customer (made if missing), the only devices ThingsBoard shows its users; assigning
+ * again on every connect also undoes an unassignment.
  */
 export function ruleChainMetadata(settings: RuleChainSettings, ruleChainId: string): RuleChainMetadataBody {
     const { amqp, connectWebhook } = settings;
@@ -269,6 +273,13 @@ export function ruleChainMetadata(settings: RuleChainSettings, ruleChainId: stri
             },
             [950, 350],
         ),
+        node(
+            "action.TbAssignToCustomerNode",
+            "Assign To Operators",
+            { customerNamePattern: operatorsCustomer, createCustomerIfNotExists: true },
+            [650, 450],
+            1,
+        ),
     ];
     const index = (name: string) => nodes.findIndex((n) => n.name === name);
     const link = (from: string, to: string, type: string) => ({
@@ -288,6 +299,7 @@ export function ruleChainMetadata(settings: RuleChainSettings, ruleChainId: stri
             link("Forwarded Message", "Provider RabbitMQ", "Success"),
             link("Message Type Switch", "Connect Webhook Body", "Connect Event"),
             link("Connect Webhook Body", "Tenant Bridge Connect Webhook", "Success"),
+            link("Message Type Switch", "Assign To Operators", "Connect Event"),
         ],
         ruleChainConnections: [],
     };

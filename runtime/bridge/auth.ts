@@ -42,9 +42,28 @@ export class ServiceCredentials {
 
     /** The service `name`, proven by its bearer token; 401 for anything else. */
     require(request: FastifyRequest, name: string): Principal {
+        return this.check(name, bearerToken(request));
+    }
+
+    /**
+     * The service `name`, proven by HTTP Basic auth with its name as the user and its token as
+     * the password: for callers that can send nothing else (ThingsBoard's OAuth2 mapper client).
+     */
+    requireBasic(request: FastifyRequest, name: string): Principal {
+        const header = request.headers.authorization;
+        const match = header ? /^Basic ([A-Za-z0-9+/=]+)$/.exec(header) : null;
+        if (!match) throw new AccessDenied(401, "an Authorization: Basic credential is required");
+        const decoded = Buffer.from(match[1], "base64").toString("utf8");
+        const colon = decoded.indexOf(":");
+        if (colon < 0 || decoded.slice(0, colon) !== name) {
+            throw new AccessDenied(401, `this route needs the ${name} service credential`);
+        }
+        return this.check(name, decoded.slice(colon + 1));
+    }
+
+    private check(name: string, token: string): Principal {
         const expected = this.digests.get(name);
-        const presented = sha256(bearerToken(request));
-        if (!expected || !timingSafeEqual(expected, presented)) {
+        if (!expected || !timingSafeEqual(expected, sha256(token))) {
             throw new AccessDenied(401, `this route needs the ${name} service credential`);
         }
         return { kind: "service", name };

@@ -95,6 +95,8 @@ export interface TenantBridgeConfig {
     /** hawkBit's management API; OTA targets are made there. */
     readonly hawkbit: HawkbitManagement;
     readonly serviceTokens: ServiceTokens;
+    /** Title of the tenant's ThingsBoard tenant, where ThingsBoard's logins land. */
+    readonly thingsboardTenant: string;
     /** The key devices' ttyd credentials derive from (runtime/bridge/terminal-credential.ts). */
     readonly terminalCredentialKey: string;
 }
@@ -232,6 +234,7 @@ function readTenant(r: EnvReader): TenantBridgeConfig {
             peerAgent: serviceToken(r, "PEER_AGENT_TOKEN"),
             thingsboard: serviceToken(r, "THINGSBOARD_WEBHOOK_TOKEN"),
         },
+        thingsboardTenant: r.required("THINGSBOARD_TENANT_TITLE", "the ThingsBoard tenant's title"),
         terminalCredentialKey: serviceToken(r, "TERMINAL_CREDENTIAL_KEY"),
     };
 }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { FastifyInstance } from "fastify";
 import { Pool } from "pg";
 import pino from "pino";
-import { accessTokenVerifier } from "../shared/auth/access-token";
+import { accessTokenVerifier, realmKeySet } from "../shared/auth/access-token";
 import { configOrExit } from "../shared/env";
 import { HawkbitClient, tenantConfig } from "../shared/hawkbit/client";
 import { StepCaClient } from "../shared/step-ca";
@@ -69,12 +69,16 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
     if (applied.length > 0) log.info({ applied }, "database migrated");
     const metrics = new BridgeMetrics();
     const stepCa = new StepCaClient({ url: config.stepCa.url, rootPem: config.stepCa.rootPem });
-    const verify = accessTokenVerifier({
-        issuer: config.oidc.issuer,
-        jwksUrl: config.oidc.jwksUrl,
-        audience: config.oidc.audience,
-        ...(config.tenant ? { tenant: config.tenant.tenantId } : {}),
-    });
+    const realm = { issuer: config.oidc.issuer, jwksUrl: config.oidc.jwksUrl };
+    const keys = realmKeySet(realm);
+    const verify = accessTokenVerifier(
+        {
+            ...realm,
+            audience: config.oidc.audience,
+            ...(config.tenant ? { tenant: config.tenant.tenantId } : {}),
+        },
+        keys,
+    );
     let api: FastifyInstance;
     let lifecycle: LifecycleDeps | undefined;
     if (config.tenant) {
@@ -111,6 +115,8 @@ export async function startBridge(config: BridgeConfig, logLevel = "info"): Prom
             tenant,
             rootPem: config.stepCa.rootPem,
             verify,
+            // ThingsBoard's logins: any audience (the mapper checks the client), this tenant only.
+            verifyLogin: accessTokenVerifier({ ...realm, tenant: tenant.tenantId }, keys),
             metrics,
             listen: config.listen,
             logLevel,

@@ -31,6 +31,14 @@ export class BridgeMetrics {
         registers: [this.registry],
     });
 
+    /** ThingsBoard logins mapped: `tenant_admin`, `operator`, or the error code of a refusal. */
+    readonly thingsboardLogins = new Counter({
+        name: "cdm_bridge_thingsboard_logins_total",
+        help: "ThingsBoard logins mapped to ThingsBoard users, by outcome",
+        labelNames: ["outcome"] as const,
+        registers: [this.registry],
+    });
+
     constructor(defaults = true) {
         if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "cdm_bridge_" });
     }

@@ -13,7 +13,10 @@ export interface TenantBridgeParts {
     readonly deps: LifecycleDeps;
     readonly tenant: TenantBridgeConfig;
     readonly rootPem: string;
+    /** Management routes' tokens: the bridge's audience and the tenant. */
     readonly verify: TokenVerifier;
+    /** Tokens of ThingsBoard's logins, for its OAuth2 mapper: the tenant, any audience. */
+    readonly verifyLogin: TokenVerifier;
     readonly metrics: BridgeMetrics;
     readonly listen: ListenConfig;
     readonly logLevel: string;
@@ -29,6 +32,7 @@ export function tenantBridgeApi(parts: TenantBridgeParts): Promise<FastifyInstan
         tenant,
         rootPem: parts.rootPem,
         verify: parts.verify,
+        verifyLogin: parts.verifyLogin,
         metrics: parts.metrics,
         shutdown: parts.shutdown ?? new AbortController().signal,
         services: new ServiceCredentials({

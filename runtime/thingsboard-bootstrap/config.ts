@@ -41,6 +41,7 @@ export function readBootstrapConfig(env: Readonly<Record<string, string | undefi
         v.startsWith("-----BEGIN CERTIFICATE-----") ? undefined : "is not a PEM certificate",
     );
     const clientSecret = r.optional("OAUTH2_CLIENT_SECRET");
+    const bridgeToken = r.required("THINGSBOARD_WEBHOOK_TOKEN", "ThingsBoard's token at the bridge");
     const config: BootstrapConfig = {
         url: r.url("TB_URL", ["http", "https"], "tb-node's base URL")!,
         sysadminPassword: r.required("TB_SYSADMIN_PASSWORD", "the system administrator's password"),
@@ -63,7 +64,7 @@ export function readBootstrapConfig(env: Readonly<Record<string, string | undefi
             },
             connectWebhook: {
                 url: r.url("CONNECT_WEBHOOK_URL", ["http", "https"], "the bridge's connect webhook")!,
-                token: r.required("THINGSBOARD_WEBHOOK_TOKEN", "ThingsBoard's token at the bridge"),
+                token: bridgeToken,
             },
         },
         oauth2: clientSecret
@@ -72,7 +73,10 @@ export function readBootstrapConfig(env: Readonly<Record<string, string | undefi
                   internalIssuer: r.url("OAUTH2_INTERNAL_ISSUER", ["http", "https"], "the realm in-cluster")!,
                   clientId: r.required("OAUTH2_CLIENT_ID", "the realm's ThingsBoard client"),
                   clientSecret,
-                  tenantTitle: r.required("TB_TENANT_TITLE", "the ThingsBoard tenant's title"),
+                  mapper: {
+                      url: r.url("OAUTH2_MAPPER_URL", ["http", "https"], "the bridge's login mapper")!,
+                      token: bridgeToken,
+                  },
                   thingsOrigin: r.url("THINGS_ORIGIN", ["https"], "ThingsBoard's public origin")!,
               }
             : undefined,

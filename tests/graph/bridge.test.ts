@@ -117,6 +117,8 @@ describe("tenant bridge", () => {
             PEER_AGENT_TOKEN: tokens("peer-agent-token"),
             THINGSBOARD_WEBHOOK_TOKEN: tokens("thingsboard-webhook-token"),
             TERMINAL_CREDENTIAL_KEY: secretRef("bridge-terminal-credential-key", "key"),
+            // ThingsBoard's logins land in the tenant titled with the display name.
+            THINGSBOARD_TENANT_TITLE: "ACME Corporation",
         });
     });
 

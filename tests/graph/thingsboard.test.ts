@@ -315,6 +315,7 @@ describe("ThingsBoard bootstrap Job", () => {
             OAUTH2_INTERNAL_ISSUER: "http://keycloak.cdm-tenant-acme.svc.cluster.local:8080/auth/realms/acme",
             OAUTH2_CLIENT_ID: "thingsboard",
             OAUTH2_CLIENT_SECRET: secretRef("thingsboard-oauth2", "client-secret"),
+            OAUTH2_MAPPER_URL: "http://127.0.0.1:18443/webhooks/thingsboard/login",
             THINGS_ORIGIN: "https://things.acme.cdm.example.com",
         });
         expect(job.spec.template.spec.securityContext).toMatchObject({

@@ -5,61 +5,19 @@
  */
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-    brokerRedirectUri,
-    issuerUrl,
-    keycloakBasePath,
-    platformRealm,
-    RealmModel,
-    tenantRealm,
-    TenantOrigins,
-} from "../../components/keycloak/model";
-import { federationClientRequest } from "../../runtime/bridge/federation";
+import { issuerUrl, keycloakBasePath } from "../../components/keycloak/model";
 import { AccessDenied, accessTokenVerifier, requireRole } from "../../runtime/shared/auth/access-token";
-import { KeycloakAdmin as BridgeKeycloakAdmin } from "../../runtime/shared/keycloak-admin";
 import { browserLogin } from "../support/browser-login";
-import { RunningKeycloak, startKeycloak } from "../support/keycloak";
+import { startIdentity } from "../support/identity";
+import { RunningKeycloak } from "../support/keycloak";
 
 let kc: RunningKeycloak;
-const realms: Record<string, RealmModel> = {};
-const secrets: Record<string, Record<string, string>> = {};
+let secrets: Readonly<Record<string, Record<string, string>>>;
 const password = "correct-horse-battery";
 
-/** The tenant's service origins; identity is the test Keycloak so the broker endpoint is real. */
-function origins(tenant: string): TenantOrigins {
-    const at = (s: string) => `https://${s}.${tenant}.cdm.example.com`;
-    return {
-        identity: kc.origin,
-        things: at("things"),
-        grafana: at("grafana"),
-        ota: at("ota"),
-        terminal: at("terminal"),
-    };
-}
-
 beforeAll(async () => {
-    const port = 18400 + Math.floor(Math.random() * 300);
-    kc = await startKeycloak(port, port + 1000);
-    realms.platform = platformRealm("cdm.example.com");
-    secrets.platform = await kc.admin.applyRealm(realms.platform);
-    // The provider bridge's onboarding API makes each tenant's client in the platform realm, with
-    // the bridge's own admin client and service account.
-    const bridgeAdmin = new BridgeKeycloakAdmin({
-        url: `${kc.origin}${keycloakBasePath}`,
-        realm: "platform",
-        clientId: "bridge",
-        clientSecret: secrets.platform.bridge,
-    });
+    ({ kc, secrets } = await startIdentity(["acme", "globex"]));
     for (const tenant of ["acme", "globex"]) {
-        const request = federationClientRequest(tenant, brokerRedirectUri(kc.origin, tenant, "provider"));
-        const federationSecret = (await bridgeAdmin.ensureClient(request)).secret;
-        realms[tenant] = tenantRealm(
-            tenant,
-            tenant.toUpperCase(),
-            origins(tenant),
-            issuerUrl(kc.origin, "platform"),
-        );
-        secrets[tenant] = await kc.admin.applyRealm(realms[tenant], federationSecret);
         await kc.admin.createUser(tenant, `${tenant}-operator`, password, ["operator", "device-terminal"]);
         await kc.admin.createUser(tenant, `${tenant}-admin`, password, ["tenant-admin"]);
     }

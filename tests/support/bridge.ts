@@ -29,12 +29,16 @@ export interface TestRealm {
     /** The realm's public keys, as its JWKS endpoint serves them. */
     readonly jwks: { keys: object[] };
     verifier(tenant?: string): ReturnType<typeof accessTokenVerifier>;
+    /** Accepts the realm's tokens of any audience for `tenant` (ThingsBoard's logins). */
+    loginVerifier(tenant?: string): ReturnType<typeof accessTokenVerifier>;
     token(claims: {
         sub?: string;
         roles?: string[];
         tenant?: string;
         aud?: string;
         expiresIn?: string;
+        /** More claims, for example `azp` and `email`. */
+        extra?: Record<string, unknown>;
     }): Promise<string>;
 }
 
@@ -50,8 +54,10 @@ export async function testRealm(issuer = "https://auth.test/auth/realms/acme"): 
         issuer,
         jwks: { keys: [jwk] },
         verifier: (tenant) => accessTokenVerifier({ issuer, audience: "bridge", tenant }, keys),
+        loginVerifier: (tenant) => accessTokenVerifier({ issuer, tenant }, keys),
         token: (claims) =>
             new SignJWT({
+                ...claims.extra,
                 roles: claims.roles ?? [],
                 tenant: claims.tenant ?? "acme",
                 preferred_username: claims.sub ?? "alice",
@@ -173,6 +179,7 @@ export function testTenantConfig(subCaPem: string, cidr = "10.8.0.0/16"): Tenant
         },
         hawkbit: { url: "http://127.0.0.1:1", username: "bridge", password: "unused", tenant: "DEFAULT" },
         serviceTokens: { terminalProxy: token(), peerAgent: token(), thingsboard: token() },
+        thingsboardTenant: "ACME Corporation",
         terminalCredentialKey: token(),
     };
 }
@@ -205,15 +212,17 @@ export function testTenantApi(
     deps: LifecycleDeps,
     tenant: TenantBridgeConfig,
     rootPem: string,
-    realm: TestRealm,
+    realm: Pick<TestRealm, "verifier" | "loginVerifier">,
     tls?: { certPem: string; keyPem: string },
+    metrics = new BridgeMetrics(false),
 ) {
     return tenantBridgeApi({
         deps,
         tenant,
         rootPem,
         verify: realm.verifier("acme"),
-        metrics: new BridgeMetrics(false),
+        verifyLogin: realm.loginVerifier("acme"),
+        metrics,
         listen: {
             host: "127.0.0.1",
             port: 0,

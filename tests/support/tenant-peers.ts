@@ -164,6 +164,7 @@ export async function tenantBridgeEnv(
         TERMINAL_PROXY_TOKEN: "t".repeat(40),
         PEER_AGENT_TOKEN: "p".repeat(40),
         THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(40),
+        THINGSBOARD_TENANT_TITLE: "ACME Corporation",
         TERMINAL_CREDENTIAL_KEY: "k".repeat(40),
     };
 }

@@ -33,6 +33,7 @@ const env = {
     OAUTH2_INTERNAL_ISSUER: "http://keycloak.cdm-tenant-acme.svc.cluster.local:8080/auth/realms/acme",
     OAUTH2_CLIENT_ID: "thingsboard",
     OAUTH2_CLIENT_SECRET: "client-secret",
+    OAUTH2_MAPPER_URL: "http://127.0.0.1:18443/webhooks/thingsboard/login",
     THINGS_ORIGIN: "https://things.acme.cdm.example.com",
 };
 const config = readBootstrapConfig(env);
@@ -266,6 +267,11 @@ describe("ThingsBoard bootstrap", () => {
         expect(config).toMatchObject(expected);
         expect(config.ruleChain.forwardedMetrics).toEqual(["cpu_usage", "mem_free_mb"]);
         expect(config.oauth2?.clientSecret).toBe("client-secret");
+        // ThingsBoard authenticates to the login mapper with the same token as to the webhook.
+        expect(config.oauth2?.mapper).toEqual({
+            url: "http://127.0.0.1:18443/webhooks/thingsboard/login",
+            token: "webhook-token",
+        });
         try {
             readBootstrapConfig({
                 ...env,

@@ -14,7 +14,10 @@ describe("ThingsBoard OAuth2", () => {
                 internalIssuer: internal,
                 clientId: "thingsboard",
                 clientSecret: "s3cret",
-                tenantTitle: "ACME Corporation",
+                mapper: {
+                    url: "http://127.0.0.1:18443/webhooks/thingsboard/login",
+                    token: "bridge-token-of-thingsboard",
+                },
             }),
         ).toEqual({
             title: "Keycloak",
@@ -30,17 +33,17 @@ describe("ThingsBoard OAuth2", () => {
             loginButtonLabel: "Keycloak",
             loginButtonIcon: "",
             platforms: ["WEB"],
+            // The bridge maps each login from its access token (sendToken), with ThingsBoard's
+            // credential there as Basic auth.
             mapperConfig: {
                 allowUserCreation: true,
                 activateUser: true,
-                type: "BASIC",
-                basic: {
-                    emailAttributeKey: "email",
-                    firstNameAttributeKey: "given_name",
-                    lastNameAttributeKey: "family_name",
-                    tenantNameStrategy: "CUSTOM",
-                    tenantNamePattern: "ACME Corporation",
-                    alwaysFullScreen: false,
+                type: "CUSTOM",
+                custom: {
+                    url: "http://127.0.0.1:18443/webhooks/thingsboard/login",
+                    username: "thingsboard",
+                    password: "bridge-token-of-thingsboard",
+                    sendToken: true,
                 },
             },
             additionalInfo: { providerName: "Custom" },

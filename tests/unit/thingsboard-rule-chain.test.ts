@@ -162,6 +162,15 @@ describe("rule chain", () => {
                 },
                 additionalInfo: layout(950, 350),
             },
+            {
+                ...base,
+                type: "org.thingsboard.rule.engine.action.TbAssignToCustomerNode",
+                name: "Assign To Operators",
+                // Version 1: the customer cache setting of version 0 is gone.
+                configurationVersion: 1,
+                configuration: { customerNamePattern: "Operators", createCustomerIfNotExists: true },
+                additionalInfo: layout(650, 450),
+            },
         ]);
         expect(md.connections).toEqual([
             { fromIndex: 0, toIndex: 1, type: "Post telemetry" },
@@ -171,6 +180,7 @@ describe("rule chain", () => {
             { fromIndex: 4, toIndex: 5, type: "Success" },
             { fromIndex: 0, toIndex: 6, type: "Connect Event" },
             { fromIndex: 6, toIndex: 7, type: "Success" },
+            { fromIndex: 0, toIndex: 8, type: "Connect Event" },
         ]);
     });
 

@@ -10,6 +10,8 @@ export interface TenantRoutes {
     /** The platform root (PEM), handed to devices and used to check their certificates. */
     readonly rootPem: string;
     readonly verify: TokenVerifier;
+    /** Tokens of ThingsBoard's logins (any audience; the mapper checks the client). */
+    readonly verifyLogin: TokenVerifier;
     readonly services: ServiceCredentials;
     readonly metrics: BridgeMetrics;
     /** Aborted when the bridge shuts down: long polls answer at once. */

@@ -2,7 +2,9 @@ import { FastifyInstance } from "fastify";
 import { ttydPort } from "../device-settings";
 import { findDevice } from "../devices";
 import { terminalCredential } from "../terminal-credential";
-import { ApiError } from "../errors";
+import { ApiError, toApiError } from "../errors";
+import { AccessDenied } from "../../shared/auth/access-token";
+import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
 import { deviceConnected } from "../lifecycle";
 import { errorResponses, schemas, TenantRoutes } from "./context";
 
@@ -111,6 +113,63 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
             const view = await deviceConnected(r.deps, request.body.device_id);
             r.metrics.lifecycle.inc({ operation: "connect", outcome: "recorded" });
             return view;
+        },
+    );
+
+    app.post<{ Body: unknown; Headers: { "provider-access-token"?: string } }>(
+        "/webhooks/thingsboard/login",
+        {
+            schema: {
+                summary:
+                    "ThingsBoard's custom OAuth2 mapper: the ThingsBoard user of a Keycloak login (tenant-admin or operator), from the login's access token",
+                description:
+                    "ThingsBoard posts the login's principal (as text) with Basic auth `thingsboard:<its token>` and the login's access token in `provider-access-token`.",
+                tags: ["services"],
+                body: { type: ["string", "object"] },
+                response: {
+                    200: {
+                        type: "object",
+                        properties: {
+                            email: { type: "string" },
+                            firstName: { type: "string" },
+                            lastName: { type: "string" },
+                            tenantName: { type: "string" },
+                            customerName: { type: "string" },
+                            alwaysFullScreen: { type: "boolean" },
+                        },
+                    },
+                    ...errorResponses(400, 401, 403, 422),
+                },
+            },
+        },
+        async (request) => {
+            r.services.requireBasic(request, "thingsboard");
+            try {
+                const token = request.headers["provider-access-token"];
+                if (typeof token !== "string" || token === "") {
+                    throw new AccessDenied(
+                        401,
+                        "the login's access token (provider-access-token) is missing",
+                    );
+                }
+                const caller = await r.verifyLogin(token);
+                const user = thingsboardUser(
+                    caller,
+                    principalSubject(request.body),
+                    r.tenant.thingsboardTenant,
+                );
+                r.metrics.thingsboardLogins.inc({ outcome: loginOutcome(user) });
+                request.log.info(
+                    { subject: caller.subject, as: loginOutcome(user) },
+                    "ThingsBoard login mapped",
+                );
+                return user;
+            } catch (error) {
+                // The error handler logs the refusal; its code is the metric's outcome.
+                const refusal = toApiError(error);
+                r.metrics.thingsboardLogins.inc({ outcome: refusal.code });
+                throw refusal;
+            }
         },
     );
 }

@@ -49,14 +49,7 @@ const algorithms = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256
  */
 export function accessTokenVerifier(
     policy: AccessPolicy,
-    keys: JWTVerifyGetKey = createRemoteJWKSet(
-        new URL(policy.jwksUrl ?? `${policy.issuer}/protocol/openid-connect/certs`),
-        {
-            cooldownDuration: (policy.jwksCooldownSeconds ?? 30) * 1000,
-            cacheMaxAge: 10 * 60_000,
-            timeoutDuration: 5_000,
-        },
-    ),
+    keys: JWTVerifyGetKey = realmKeySet(policy),
 ): (token: string) => Promise<Caller> {
     return async (token) => {
         let payload: JWTPayload;
@@ -94,6 +87,18 @@ export function accessTokenVerifier(
             claims: payload,
         };
     };
+}
+
+/**
+ * The realm's remote key set: cached, fetched again for an unknown `kid` at most every
+ * `jwksCooldownSeconds`. Verifiers of one realm with different audiences may share one.
+ */
+export function realmKeySet(policy: Omit<AccessPolicy, "audience" | "tenant">): JWTVerifyGetKey {
+    return createRemoteJWKSet(new URL(policy.jwksUrl ?? `${policy.issuer}/protocol/openid-connect/certs`), {
+        cooldownDuration: (policy.jwksCooldownSeconds ?? 30) * 1000,
+        cacheMaxAge: 10 * 60_000,
+        timeoutDuration: 5_000,
+    });
 }
 
 /** Requires one of `roles`; 403 otherwise. */

@@ -40,6 +40,7 @@ const tenantEnv = {
     TERMINAL_PROXY_TOKEN: "t".repeat(32),
     PEER_AGENT_TOKEN: "p".repeat(32),
     THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(32),
+    THINGSBOARD_TENANT_TITLE: "ACME Corporation",
     TERMINAL_CREDENTIAL_KEY: "k".repeat(32),
 };
 

@@ -324,6 +324,7 @@ describe("the API description", () => {
             "/enrollment-tokens",
             "/enrollment-tokens/{id}",
             "/webhooks/thingsboard/connect",
+            "/webhooks/thingsboard/login",
             "/wireguard/peers",
         ]);
     });

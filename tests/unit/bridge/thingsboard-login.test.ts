@@ -1,0 +1,292 @@
+/** ThingsBoard's custom OAuth2 mapper at the tenant bridge: the mapping, and the route on PGlite. */
+import { PGlite } from "@electric-sql/pglite";
+import { FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TenantBridgeConfig } from "../../../runtime/bridge/config";
+import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
+import { migrate } from "../../../runtime/bridge/db/migrations";
+import { BridgeMetrics } from "../../../runtime/bridge/metrics";
+import { ApiError } from "../../../runtime/bridge/errors";
+import { principalSubject, thingsboardUser } from "../../../runtime/bridge/thingsboard-login";
+import { Caller } from "../../../runtime/shared/auth/access-token";
+import {
+    lifecycleDeps,
+    LocalSigner,
+    MapTargets,
+    testPki,
+    testRealm,
+    TestRealm,
+    testTenantApi,
+    testTenantConfig,
+} from "../../support/bridge";
+import { mapperRequest, oidcPrincipal } from "../../support/thingsboard-login";
+
+const claims = {
+    azp: "thingsboard",
+    email: "olga@acme.example",
+    given_name: "Olga",
+    family_name: "Operator",
+};
+
+function caller(roles: string[], extra: Record<string, unknown> = {}): Caller {
+    return {
+        subject: "user-1",
+        roles,
+        expiresAt: new Date(Date.now() + 60_000),
+        claims: { sub: "user-1", ...claims, ...extra },
+    };
+}
+
+function refusal(fn: () => unknown): { status: number; code: string; message: string } {
+    try {
+        fn();
+    } catch (error) {
+        expect(error).toBeInstanceOf(ApiError);
+        const { status, code, message } = error as ApiError;
+        return { status, code, message };
+    }
+    throw new Error("expected a refusal");
+}
+
+describe("the ThingsBoard user of a login", () => {
+    it("makes tenant administrators of tenant-admin, operators' customer users of operator", () => {
+        expect(thingsboardUser(caller(["tenant-admin", "operator"]), "user-1", "ACME Corporation")).toEqual({
+            email: "olga@acme.example",
+            firstName: "Olga",
+            lastName: "Operator",
+            tenantName: "ACME Corporation",
+            alwaysFullScreen: false,
+        });
+        expect(thingsboardUser(caller(["operator", "device-terminal"]), "user-1", "ACME")).toEqual({
+            email: "olga@acme.example",
+            firstName: "Olga",
+            lastName: "Operator",
+            tenantName: "ACME",
+            customerName: "Operators",
+            alwaysFullScreen: false,
+        });
+        const unnamed = thingsboardUser(
+            caller(["operator"], { given_name: "", family_name: undefined }),
+            "user-1",
+            "A",
+        );
+        expect([unnamed.firstName, unnamed.lastName]).toEqual([undefined, undefined]);
+    });
+
+    it("refuses viewers, users without a role, other clients' tokens, another subject and no e-mail", () => {
+        const why =
+            "ThingsBoard is for the tenant-admin and operator roles; viewers read the fleet in Grafana";
+        expect(refusal(() => thingsboardUser(caller(["viewer"]), "user-1", "A"))).toEqual({
+            status: 403,
+            code: "no_thingsboard_role",
+            message: why,
+        });
+        expect(refusal(() => thingsboardUser(caller([]), "user-1", "A")).code).toBe("no_thingsboard_role");
+        expect(
+            refusal(() => thingsboardUser(caller(["tenant-admin"], { azp: "grafana" }), "user-1", "A")),
+        ).toEqual({
+            status: 401,
+            code: "not_a_thingsboard_login",
+            message: "the access token was issued to grafana, not thingsboard",
+        });
+        expect(refusal(() => thingsboardUser(caller(["tenant-admin"]), "user-2", "A"))).toEqual({
+            status: 403,
+            code: "principal_mismatch",
+            message: "the principal and the access token name different users",
+        });
+        expect(
+            refusal(() => thingsboardUser(caller(["tenant-admin"], { email: undefined }), "user-1", "A")),
+        ).toEqual({
+            status: 422,
+            code: "email_missing",
+            message: "the user has no e-mail address, which ThingsBoard keys users by",
+        });
+    });
+
+    it("reads the subject from the principal's attributes, as text or parsed", () => {
+        expect(principalSubject('{"attributes":{"sub":"user-1"},"name":"x"}')).toBe("user-1");
+        expect(principalSubject({ attributes: { sub: "user-2" } })).toBe("user-2");
+        expect(refusal(() => principalSubject("{not json"))).toEqual({
+            status: 400,
+            code: "principal_malformed",
+            message: "the principal is not JSON",
+        });
+        for (const bad of [
+            "null",
+            '{"sub":"user-1"}',
+            '{"attributes":{"sub":7}}',
+            '{"attributes":{"sub":""}}',
+        ]) {
+            expect(refusal(() => principalSubject(bad)).message).toBe("the principal has no attributes.sub");
+        }
+    });
+});
+
+describe("POST /webhooks/thingsboard/login", () => {
+    let realm: TestRealm;
+    let db: Database;
+    let tenant: TenantBridgeConfig;
+    let app: FastifyInstance;
+    const metrics = new BridgeMetrics(false);
+
+    beforeAll(async () => {
+        const pki = await testPki();
+        realm = await testRealm();
+        db = pgliteDatabase(new PGlite());
+        await migrate(db);
+        tenant = testTenantConfig(pki.subCa.pem);
+        const deps = await lifecycleDeps(
+            db,
+            tenant,
+            new LocalSigner(pki.subCa, [pki.ica.pem]),
+            new MapTargets(),
+        );
+        app = await testTenantApi(deps, tenant, pki.root.pem, realm, undefined, metrics);
+    });
+
+    afterAll(async () => {
+        await app.close();
+        await db.close();
+    });
+
+    /** A login of `sub` as tb-node reports it: principal from an ID token, the access token. */
+    async function login(
+        roles: string[],
+        options: {
+            sub?: string;
+            tenant?: string;
+            azp?: string;
+            principalSub?: string;
+            expiresIn?: string;
+        } = {},
+    ) {
+        const sub = options.sub ?? "user-1";
+        const extra = { ...claims, azp: options.azp ?? "thingsboard" };
+        const access = await realm.token({
+            sub,
+            roles,
+            tenant: options.tenant,
+            aud: "account",
+            expiresIn: options.expiresIn,
+            extra,
+        });
+        const id = await realm.token({ sub: options.principalSub ?? sub, aud: "thingsboard", extra });
+        return { access, principal: oidcPrincipal(id, { sub: options.principalSub ?? sub, ...claims }) };
+    }
+
+    async function call(
+        l: { access?: string; principal: Record<string, unknown> },
+        credential = { username: "thingsboard", password: tenant.serviceTokens.thingsboard },
+    ) {
+        const { headers, body } = mapperRequest(l.principal, l.access, credential);
+        return app.inject({ method: "POST", url: "/webhooks/thingsboard/login", headers, payload: body });
+    }
+
+    it("answers ThingsBoard's OAuth2User for a tenant administrator and an operator", async () => {
+        const admin = await call(await login(["tenant-admin"]));
+        expect(admin.statusCode).toBe(200);
+        expect(admin.headers["content-type"]).toMatch(/^application\/json/);
+        expect(admin.json()).toEqual({
+            email: "olga@acme.example",
+            firstName: "Olga",
+            lastName: "Operator",
+            tenantName: "ACME Corporation",
+            alwaysFullScreen: false,
+        });
+        const operator = await call(await login(["operator"]));
+        expect(operator.json()).toEqual({ ...admin.json(), customerName: "Operators" });
+    });
+
+    it("refuses callers without ThingsBoard's credential, before looking at the login", async () => {
+        const l = await login(["tenant-admin"]);
+        const token = tenant.serviceTokens.thingsboard;
+        for (const credential of [
+            { username: "thingsboard", password: "wrong" },
+            { username: "terminal-proxy", password: tenant.serviceTokens.terminalProxy },
+            { username: "thingsboard", password: tenant.serviceTokens.peerAgent },
+        ]) {
+            const res = await call(l, credential);
+            expect([res.statusCode, res.json()]).toEqual([
+                401,
+                { error: "unauthenticated", message: "this route needs the thingsboard service credential" },
+            ]);
+        }
+        const bearer = await app.inject({
+            method: "POST",
+            url: "/webhooks/thingsboard/login",
+            headers: { authorization: `Bearer ${token}`, "provider-access-token": l.access },
+            payload: l.principal,
+        });
+        expect([bearer.statusCode, bearer.json().message]).toEqual([
+            401,
+            "an Authorization: Basic credential is required",
+        ]);
+    });
+
+    it("refuses a login without its token, with another tenant's, another client's or an expired one", async () => {
+        const cases: [Promise<{ access?: string; principal: Record<string, unknown> }>, number, string][] = [
+            [
+                login(["tenant-admin"]).then((l) => ({ ...l, access: undefined })),
+                401,
+                "the login's access token (provider-access-token) is missing",
+            ],
+            [login(["tenant-admin"], { tenant: "globex" }), 403, "token is for tenant globex, not acme"],
+            [
+                login(["tenant-admin"], { azp: "grafana" }),
+                401,
+                "the access token was issued to grafana, not thingsboard",
+            ],
+            [login(["tenant-admin"], { expiresIn: "-2m" }), 401, "token expired"],
+            [
+                login(["tenant-admin"], { principalSub: "user-2" }),
+                403,
+                "the principal and the access token name different users",
+            ],
+            [
+                login(["viewer"]),
+                403,
+                "ThingsBoard is for the tenant-admin and operator roles; viewers read the fleet in Grafana",
+            ],
+        ];
+        for (const [l, status, message] of cases) {
+            const res = await call(await l);
+            expect([res.statusCode, res.json().message]).toEqual([status, message]);
+        }
+        const forged = await login(["operator"]);
+        const [header, payload, signature] = forged.access.split(".");
+        const elevated = Buffer.from(
+            JSON.stringify({
+                ...JSON.parse(Buffer.from(payload, "base64url").toString()),
+                roles: ["tenant-admin"],
+            }),
+        ).toString("base64url");
+        const tampered = await call({ ...forged, access: `${header}.${elevated}.${signature}` });
+        expect([tampered.statusCode, tampered.json().message]).toEqual([401, "token signature is invalid"]);
+        const { headers } = mapperRequest({}, forged.access, {
+            username: "thingsboard",
+            password: tenant.serviceTokens.thingsboard,
+        });
+        const garbage = await app.inject({
+            method: "POST",
+            url: "/webhooks/thingsboard/login",
+            headers,
+            payload: "{oops",
+        });
+        expect([garbage.statusCode, garbage.json().message]).toEqual([400, "the principal is not JSON"]);
+    });
+
+    it("counts logins by outcome", async () => {
+        const values = async () =>
+            Object.fromEntries(
+                (await metrics.thingsboardLogins.get()).values.map((v) => [v.labels.outcome, v.value]),
+            );
+        const before = await values();
+        await call(await login(["tenant-admin"]));
+        await call(await login(["operator"]));
+        await call(await login(["operator"]));
+        await call(await login(["viewer"]));
+        const after = await values();
+        const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
+        expect(["tenant_admin", "operator", "no_thingsboard_role"].map(delta)).toEqual([1, 2, 1]);
+    });
+});
