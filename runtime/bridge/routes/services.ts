@@ -125,7 +125,7 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                 description:
                     "ThingsBoard posts the login's principal (as text) with Basic auth `thingsboard:<its token>` and the login's access token in `provider-access-token`.",
                 tags: ["services"],
-                body: { type: ["string", "object"] },
+                body: { anyOf: [{ type: "string" }, { type: "object" }] },
                 response: {
                     200: {
                         type: "object",

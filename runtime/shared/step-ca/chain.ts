@@ -49,6 +49,23 @@ const understood = new Set(Object.values(oids));
 const parsedCacheLimit = 256;
 const parsedCas = new Map<string, x509.X509Certificate>();
 const validSignatures = new WeakMap<x509.X509Certificate, WeakSet<x509.X509Certificate>>();
+type VerifyKey = Awaited<ReturnType<x509.PublicKey["export"]>>;
+/** Each CA's public key imported for verification, per signature algorithm (importing was a third of a check). */
+const verifyKeys = new WeakMap<x509.X509Certificate, Map<string, Promise<VerifyKey>>>();
+
+/** `parent`'s public key as a WebCrypto key for checking `child`'s signature. */
+function verifyKey(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<VerifyKey> {
+    const id = JSON.stringify(child.signatureAlgorithm);
+    let keys = verifyKeys.get(parent);
+    if (!keys) verifyKeys.set(parent, (keys = new Map()));
+    let key = keys.get(id);
+    if (!key) {
+        const algorithm = { ...parent.publicKey.algorithm, ...child.signatureAlgorithm };
+        key = parent.publicKey.export(algorithm, ["verify"]);
+        keys.set(id, key);
+    }
+    return key;
+}
 
 /** `parse` of a CA candidate (an intermediate or a root), from the cache when seen before. */
 function parseCa(pem: string, what: string): x509.X509Certificate {
@@ -78,7 +95,13 @@ async function issuedBy(child: x509.X509Certificate, parent: x509.X509Certificat
     const ski = parent.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
     if (aki && ski && aki !== ski) return false;
     if (validSignatures.get(child)?.has(parent)) return true;
-    if (!(await child.verify({ publicKey: parent, signatureOnly: true }))) return false;
+    let key: VerifyKey;
+    try {
+        key = await verifyKey(child, parent);
+    } catch {
+        return false; // a key this platform's crypto cannot use verifies nothing
+    }
+    if (!(await child.verify({ publicKey: key, signatureOnly: true }))) return false;
     const parents = validSignatures.get(child) ?? new WeakSet();
     validSignatures.set(child, parents.add(parent));
     return true;
@@ -97,15 +120,20 @@ function dnsNames(cert: x509.X509Certificate): string[] {
     return (san?.names.items ?? []).filter((n) => n.type === "dns").map((n) => n.value.toLowerCase());
 }
 
+const permittedMemo = new WeakMap<x509.X509Certificate, readonly string[] | undefined>();
+
 /** Permitted DNS subtrees of a CA's name constraints, or undefined when it has none. */
-function permittedDns(cert: x509.X509Certificate): string[] | undefined {
+function permittedDns(cert: x509.X509Certificate): readonly string[] | undefined {
+    if (permittedMemo.has(cert)) return permittedMemo.get(cert);
     const extension = cert.extensions.find((e) => e.type === oids.nameConstraints);
-    if (!extension) return undefined;
-    const constraints = AsnConvert.parse(extension.value, NameConstraints);
-    return (constraints.permittedSubtrees ?? [])
-        .map((s) => s.base.dNSName)
-        .filter((n): n is string => typeof n === "string")
-        .map((n) => n.toLowerCase().replace(/^\./, ""));
+    const permitted = extension
+        ? (AsnConvert.parse(extension.value, NameConstraints).permittedSubtrees ?? [])
+              .map((s) => s.base.dNSName)
+              .filter((n): n is string => typeof n === "string")
+              .map((n) => n.toLowerCase().replace(/^\./, ""))
+        : undefined;
+    permittedMemo.set(cert, permitted);
+    return permitted;
 }
 
 function within(name: string, subtree: string): boolean {
