@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { TenantEndpoints } from "../endpoints";
 import { AppIdentity, labelPrefix, objectMeta, StackContext } from "../k8s/context";
 import { MountSpec, SecretKeyRef, VolumeSpec } from "../k8s/pod";
+import { localAccounts } from "../thingsboard/users";
 import { createConfigMap, createCredentialSecret, generatedPassword } from "../k8s/secret";
 import { createIngress, ingressTlsSecret, serviceHost } from "../k8s/service";
 import { Workload } from "../k8s/workload";
@@ -147,7 +148,7 @@ export class Bridge extends pulumi.ComponentResource {
                 role: "tenant",
                 tenant: {
                     tenantId,
-                    thingsboardTenant: displayName,
+                    thingsboard: { tenantTitle: displayName, localAccounts: localAccounts(endpoints.things) },
                     wireguardCidr,
                     endpoints,
                     hawkbitUrl: pulumi.interpolate`http://${hawkbit}:${hawkbitService.port}`,

@@ -128,8 +128,8 @@ export interface TenantEnvInputs {
     readonly tokens: Readonly<Record<ServiceTokenName, SecretKeyRef>>;
     /** The key devices' ttyd credentials derive from, in a Secret of the bridge's own. */
     readonly terminalCredentialKey: SecretKeyRef;
-    /** Title of the tenant's ThingsBoard tenant (its display name), for ThingsBoard's logins. */
-    readonly thingsboardTenant: string;
+    /** ThingsBoard's logins: the tenant's title (its display name) and its local accounts. */
+    readonly thingsboard: { readonly tenantTitle: string; readonly localAccounts: readonly string[] };
 }
 
 export type RoleEnvInputs =
@@ -214,7 +214,8 @@ export function bridgeEnv(inputs: CommonEnvInputs & RoleEnvInputs): Record<strin
             ]),
         ),
         TERMINAL_CREDENTIAL_KEY: t.terminalCredentialKey,
-        THINGSBOARD_TENANT_TITLE: t.thingsboardTenant,
+        THINGSBOARD_TENANT_TITLE: t.thingsboard.tenantTitle,
+        THINGSBOARD_LOCAL_ACCOUNTS: t.thingsboard.localAccounts.join(","),
     };
 }
 

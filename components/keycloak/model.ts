@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { literal } from "../../runtime/shared/regex";
+import { thingsboardClientId } from "../thingsboard/users";
 
 /**
  * The identity setup as data: which realms, roles, clients, claims and federation the platform
@@ -214,7 +215,7 @@ export function tenantRealm(
         ],
         clients: [
             client({
-                clientId: "thingsboard",
+                clientId: thingsboardClientId,
                 name: "ThingsBoard",
                 redirectUris: [`${origins.things}/login/oauth2/code/`],
                 webOrigins: [origins.things],

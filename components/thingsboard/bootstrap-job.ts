@@ -6,6 +6,7 @@ import { AppIdentity, labelPrefix, objectMeta, selectorLabels, StackContext } fr
 import { createNetworkPolicy, networkPolicySpec } from "../k8s/network-policy";
 import { buildPodSpec, EnvValue, SecretKeyRef } from "../k8s/pod";
 import { httpPort, thingsboardApp } from "./settings";
+import { thingsboardClientId } from "./users";
 
 /** Loopback ports of the pod's TLS client proxy, and its health port. */
 export const tlsProxyPorts = { amqp: 5672, bridge: 18443, health: 9466 } as const;
@@ -90,7 +91,7 @@ export function bootstrapEnv(i: BootstrapEnvInputs): Record<string, EnvValue> {
             ? {
                   OAUTH2_ISSUER: i.keycloak.issuer,
                   OAUTH2_INTERNAL_ISSUER: i.keycloak.internalIssuer,
-                  OAUTH2_CLIENT_ID: "thingsboard",
+                  OAUTH2_CLIENT_ID: thingsboardClientId,
                   OAUTH2_CLIENT_SECRET: i.keycloak.clientSecret,
                   OAUTH2_MAPPER_URL: `http://127.0.0.1:${tlsProxyPorts.bridge}/webhooks/thingsboard/login`,
                   THINGS_ORIGIN: i.keycloak.thingsOrigin,

@@ -5,21 +5,10 @@
  * (`POST /api/domain?oauth2ClientIds=…`). The bootstrap Job sends these bodies; pure.
  */
 import { oidcEndpoints } from "../keycloak/model";
+import { mapperUsername } from "./users";
 
 /** Title of the OAuth2 client; the bootstrap finds an existing client by it. */
 export const oauth2ClientTitle = "Keycloak";
-
-/** The realm's client tb-node logs users in with; its access tokens carry `azp` = this. */
-export const thingsboardClientId = "thingsboard";
-
-/**
- * The customer whose users are the tenant's operators. The rule chain assigns every device to it
- * when the device connects (rule-chain.ts); the login mapper puts operators in it.
- */
-export const operatorsCustomer = "Operators";
-
-/** The user name ThingsBoard's mapper client presents to the bridge (its service name there). */
-export const mapperUsername = "thingsboard";
 
 /** Where the tenant's Keycloak is, for the browser and for tb-node. */
 export interface KeycloakLogin {

@@ -10,7 +10,7 @@
  *                       ├ Connect Event ─▶ Connect Webhook Body ─▶ Tenant Bridge Connect Webhook
  *                       └ Connect Event ─▶ Assign To Operators
  */
-import { operatorsCustomer } from "./oauth2";
+import { operatorsCustomer } from "./users";
 
 /** The chain's name; the bootstrap finds an existing chain by it. */
 export const ruleChainName = "cdm-telemetry";

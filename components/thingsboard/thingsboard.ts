@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { sysadminEmail } from "../../runtime/thingsboard-bootstrap/config";
+import { sysadminEmail, tenantAdminEmail } from "./users";
 import { bridgeApp, bridgePort, bridgeUid } from "../bridge/env";
 import { imageRef, images } from "../images";
 import { AppIdentity, labelPrefix, objectMeta, selectorLabels, StackContext } from "../k8s/context";
@@ -106,7 +106,7 @@ export class Thingsboard extends pulumi.ComponentResource {
             {
                 "sysadmin-email": sysadminEmail,
                 "sysadmin-password": generatedPassword(`${name}-sysadmin-password`, child),
-                "tenant-admin-email": `admin@${thingsHost}`,
+                "tenant-admin-email": tenantAdminEmail(args.endpoints.things),
                 "tenant-admin-password": generatedPassword(`${name}-tenant-admin-password`, child),
             },
             child,

@@ -8,6 +8,8 @@ import { BridgeMetrics } from "./metrics";
 export const redactedPaths = [
     "req.headers.authorization",
     "req.headers.cookie",
+    // ThingsBoard's login mapper call carries the login's access token here.
+    'req.headers["provider-access-token"]',
     "req.body",
     "res.headers['set-cookie']",
 ];
@@ -51,7 +53,10 @@ export async function buildApiServer(
             openapi: "3.1.0",
             info: { title, version: "1" },
             components: {
-                securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+                securitySchemes: {
+                    bearer: { type: "http", scheme: "bearer" },
+                    basic: { type: "http", scheme: "basic" },
+                },
             },
             security: [{ bearer: [] }],
         },

@@ -53,7 +53,8 @@ export class ServiceCredentials {
         const header = request.headers.authorization;
         const match = header ? /^Basic ([A-Za-z0-9+/=]+)$/.exec(header) : null;
         if (!match) throw new AccessDenied(401, "an Authorization: Basic credential is required");
-        const decoded = Buffer.from(match[1], "base64").toString("utf8");
+        // Spring's RestTemplate encodes Basic credentials in ISO-8859-1.
+        const decoded = Buffer.from(match[1], "base64").toString("latin1");
         const colon = decoded.indexOf(":");
         if (colon < 0 || decoded.slice(0, colon) !== name) {
             throw new AccessDenied(401, `this route needs the ${name} service credential`);

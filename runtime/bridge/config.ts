@@ -78,6 +78,14 @@ export interface HawkbitManagement {
     readonly tenant: string;
 }
 
+/** Where ThingsBoard's logins land, and the accounts none may become. */
+export interface ThingsboardLogins {
+    /** Title of the tenant's ThingsBoard tenant. */
+    readonly tenantTitle: string;
+    /** E-mails of ThingsBoard's own accounts (system and bootstrap administrators), lower-case. */
+    readonly localAccounts: readonly string[];
+}
+
 /** Credentials of the tenant's own services, presented as bearer tokens. */
 export interface ServiceTokens {
     readonly terminalProxy: string;
@@ -95,8 +103,8 @@ export interface TenantBridgeConfig {
     /** hawkBit's management API; OTA targets are made there. */
     readonly hawkbit: HawkbitManagement;
     readonly serviceTokens: ServiceTokens;
-    /** Title of the tenant's ThingsBoard tenant, where ThingsBoard's logins land. */
-    readonly thingsboardTenant: string;
+    /** ThingsBoard's logins (runtime/bridge/thingsboard-login.ts). */
+    readonly thingsboard: ThingsboardLogins;
     /** The key devices' ttyd credentials derive from (runtime/bridge/terminal-credential.ts). */
     readonly terminalCredentialKey: string;
 }
@@ -234,7 +242,17 @@ function readTenant(r: EnvReader): TenantBridgeConfig {
             peerAgent: serviceToken(r, "PEER_AGENT_TOKEN"),
             thingsboard: serviceToken(r, "THINGSBOARD_WEBHOOK_TOKEN"),
         },
-        thingsboardTenant: r.required("THINGSBOARD_TENANT_TITLE", "the ThingsBoard tenant's title"),
+        thingsboard: {
+            tenantTitle: r.required("THINGSBOARD_TENANT_TITLE", "the ThingsBoard tenant's title"),
+            localAccounts: r
+                .required(
+                    "THINGSBOARD_LOCAL_ACCOUNTS",
+                    "e-mails of ThingsBoard's own accounts, comma-separated",
+                )
+                .split(",")
+                .map((e) => e.trim().toLowerCase())
+                .filter((e) => e !== ""),
+        },
         terminalCredentialKey: serviceToken(r, "TERMINAL_CREDENTIAL_KEY"),
     };
 }

@@ -7,7 +7,8 @@
  * viewers are refused and read the fleet in Grafana and through the bridge's API. Pure.
  */
 import { Caller } from "../shared/auth/access-token";
-import { operatorsCustomer, thingsboardClientId } from "../../components/thingsboard/oauth2";
+import { operatorsCustomer, thingsboardClientId } from "../../components/thingsboard/users";
+import { ThingsboardLogins } from "./config";
 import { ApiError } from "./errors";
 
 /** ThingsBoard's `OAuth2User`: the fields the CE mapper reads from the answer. */
@@ -53,11 +54,18 @@ export function principalSubject(body: unknown): string {
  * The ThingsBoard user of a login. Everything that grants rights comes from `caller`, the
  * verified access token ThingsBoard received for this login (its `sendToken` header); the
  * principal only has to name the same subject, so a stale or swapped token maps nobody.
+ * ThingsBoard finds an existing user by e-mail alone, whatever its authority: the e-mail must be
+ * verified (a user's own unverified change maps nobody) and may not be one of ThingsBoard's own
+ * accounts, which a realm administrator could otherwise give a user and so become.
  */
-export function thingsboardUser(caller: Caller, principalSub: string, tenantTitle: string): ThingsboardUser {
+export function thingsboardUser(
+    caller: Caller,
+    principalSub: string,
+    logins: ThingsboardLogins,
+): ThingsboardUser {
     if (caller.claims.azp !== thingsboardClientId) {
         throw new ApiError(
-            401,
+            403,
             "not_a_thingsboard_login",
             `the access token was issued to ${String(caller.claims.azp ?? "no client")}, not ${thingsboardClientId}`,
         );
@@ -85,6 +93,16 @@ export function thingsboardUser(caller: Caller, principalSub: string, tenantTitl
             "the user has no e-mail address, which ThingsBoard keys users by",
         );
     }
+    if (caller.claims.email_verified !== true) {
+        throw new ApiError(403, "email_unverified", "the user's e-mail address is not verified");
+    }
+    if (logins.localAccounts.includes(email.toLowerCase())) {
+        throw new ApiError(
+            403,
+            "local_account",
+            "the e-mail address belongs to one of ThingsBoard's own accounts",
+        );
+    }
     const name = (claim: string) => {
         const value = caller.claims[claim];
         return typeof value === "string" && value !== "" ? value : undefined;
@@ -93,7 +111,7 @@ export function thingsboardUser(caller: Caller, principalSub: string, tenantTitl
         email,
         firstName: name("given_name"),
         lastName: name("family_name"),
-        tenantName: tenantTitle,
+        tenantName: logins.tenantTitle,
         ...(kind.customer ? { customerName: kind.customer } : {}),
         alwaysFullScreen: false,
     };

@@ -14,7 +14,8 @@ import { deviceProfile, deviceProfileName } from "../../components/thingsboard/d
 import { oauth2Client, oauth2ClientTitle, oauth2Domain } from "../../components/thingsboard/oauth2";
 import { ruleChainMetadata, ruleChainName } from "../../components/thingsboard/rule-chain";
 import { expectOk, TbApi } from "./api";
-import { BootstrapConfig, installerSysadminPassword, sysadminEmail } from "./config";
+import { sysadminEmail } from "../../components/thingsboard/users";
+import { BootstrapConfig, installerSysadminPassword } from "./config";
 
 type Log = (step: string, details?: Record<string, string>) => void;
 type Entity = Record<string, any> & { id: { id: string; entityType?: string } };

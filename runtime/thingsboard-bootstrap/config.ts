@@ -6,8 +6,6 @@ import { metricNameProblem, RuleChainSettings } from "../../components/thingsboa
 import { KeycloakLogin } from "../../components/thingsboard/oauth2";
 import { EnvReader } from "../shared/env";
 
-/** The e-mail ThingsBoard's installer gives the system administrator. */
-export const sysadminEmail = "sysadmin@thingsboard.org";
 /** The password the installer gives it; the bootstrap replaces it at once. */
 export const installerSysadminPassword = "sysadmin";
 

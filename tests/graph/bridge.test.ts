@@ -119,6 +119,8 @@ describe("tenant bridge", () => {
             TERMINAL_CREDENTIAL_KEY: secretRef("bridge-terminal-credential-key", "key"),
             // ThingsBoard's logins land in the tenant titled with the display name.
             THINGSBOARD_TENANT_TITLE: "ACME Corporation",
+            // ThingsBoard's own accounts: no Keycloak login may become one of them.
+            THINGSBOARD_LOCAL_ACCOUNTS: "sysadmin@thingsboard.org,admin@things.acme.cdm.example.com",
         });
     });
 

@@ -7,6 +7,7 @@
  * else is real: Keycloak's tokens, keys, roles and federation, and the bridge's API and verifier.
  */
 import { PGlite } from "@electric-sql/pglite";
+import { decodeJwt } from "jose";
 import { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issuerUrl, oidcEndpoints } from "../../components/keycloak/model";
@@ -39,6 +40,14 @@ beforeAll(async () => {
     await admin.createUser("acme", "acme-operator", password, ["operator", "device-terminal"]);
     await admin.createUser("acme", "acme-viewer", password, ["viewer"]);
     await admin.createUser("acme", "acme-nobody", password, []);
+    // What a realm administrator can do to a user: leave the e-mail unverified, or give it the
+    // e-mail of one of ThingsBoard's own accounts.
+    await admin.createUser("acme", "acme-unverified", password, ["operator"]);
+    await admin.createUser("acme", "acme-impostor", password, ["operator"]);
+    const [unverified] = await admin.call("GET", "/acme/users?username=acme-unverified&exact=true");
+    await admin.call("PUT", `/acme/users/${unverified.id}`, { emailVerified: false });
+    const [impostor] = await admin.call("GET", "/acme/users?username=acme-impostor&exact=true");
+    await admin.call("PUT", `/acme/users/${impostor.id}`, { email: "sysadmin@thingsboard.org" });
     await admin.createUser("globex", "globex-admin", password, ["tenant-admin"]);
     await admin.createUser("platform", "staff", password, ["platform-operator"]);
     const pki = await testPki();
@@ -143,6 +152,23 @@ describe("ThingsBoard logins with the tenant's Keycloak", () => {
         }
     });
 
+    it("map nobody to an unverified e-mail or to one of ThingsBoard's own accounts", async () => {
+        const unverified = await thingsboardLogin("acme", "acme-unverified");
+        expect([unverified.status, unverified.body]).toEqual([
+            403,
+            { error: "email_unverified", message: "the user's e-mail address is not verified" },
+        ]);
+        const impostor = await thingsboardLogin("acme", "acme-impostor");
+        expect(decodeJwt(impostor.tokens.access_token).email).toBe("sysadmin@thingsboard.org");
+        expect([impostor.status, impostor.body]).toEqual([
+            403,
+            {
+                error: "local_account",
+                message: "the e-mail address belongs to one of ThingsBoard's own accounts",
+            },
+        ]);
+    });
+
     it("refuse another tenant's login, another client's token and a principal of someone else", async () => {
         const globex = await thingsboardLogin("globex", "globex-admin");
         expect([globex.status, globex.body.message]).toEqual([
@@ -170,7 +196,7 @@ describe("ThingsBoard logins with the tenant's Keycloak", () => {
         };
         const otherClient = await post(admin.principal, grafana.access_token);
         expect([otherClient.statusCode, otherClient.json().message]).toEqual([
-            401,
+            403,
             "the access token was issued to grafana, not thingsboard",
         ]);
         // An operator's principal with an administrator's token maps nobody.

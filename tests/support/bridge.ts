@@ -179,7 +179,10 @@ export function testTenantConfig(subCaPem: string, cidr = "10.8.0.0/16"): Tenant
         },
         hawkbit: { url: "http://127.0.0.1:1", username: "bridge", password: "unused", tenant: "DEFAULT" },
         serviceTokens: { terminalProxy: token(), peerAgent: token(), thingsboard: token() },
-        thingsboardTenant: "ACME Corporation",
+        thingsboard: {
+            tenantTitle: "ACME Corporation",
+            localAccounts: ["sysadmin@thingsboard.org", "admin@things.acme.test"],
+        },
         terminalCredentialKey: token(),
     };
 }

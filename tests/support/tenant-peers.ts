@@ -165,6 +165,7 @@ export async function tenantBridgeEnv(
         PEER_AGENT_TOKEN: "p".repeat(40),
         THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(40),
         THINGSBOARD_TENANT_TITLE: "ACME Corporation",
+        THINGSBOARD_LOCAL_ACCOUNTS: "sysadmin@thingsboard.org,admin@things.acme.test",
         TERMINAL_CREDENTIAL_KEY: "k".repeat(40),
     };
 }

@@ -50,7 +50,7 @@ export function mapperRequest(
     return {
         headers: {
             "content-type": "text/plain;charset=ISO-8859-1",
-            authorization: `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString("base64")}`,
+            authorization: `Basic ${Buffer.from(`${credential.username}:${credential.password}`, "latin1").toString("base64")}`,
             ...(accessToken ? { "provider-access-token": accessToken } : {}),
         },
         body: JSON.stringify(principal),

@@ -5,6 +5,7 @@ import { terminalCredential } from "../terminal-credential";
 import { ApiError, toApiError } from "../errors";
 import { AccessDenied } from "../../shared/auth/access-token";
 import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
+import { mapperUsername } from "../../../components/thingsboard/users";
 import { deviceConnected } from "../lifecycle";
 import { errorResponses, schemas, TenantRoutes } from "./context";
 
@@ -125,6 +126,7 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                 description:
                     "ThingsBoard posts the login's principal (as text) with Basic auth `thingsboard:<its token>` and the login's access token in `provider-access-token`.",
                 tags: ["services"],
+                security: [{ basic: [] }],
                 body: { anyOf: [{ type: "string" }, { type: "object" }] },
                 response: {
                     200: {
@@ -143,8 +145,8 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
             },
         },
         async (request) => {
-            r.services.requireBasic(request, "thingsboard");
             try {
+                r.services.requireBasic(request, mapperUsername);
                 const token = request.headers["provider-access-token"];
                 if (typeof token !== "string" || token === "") {
                     throw new AccessDenied(
@@ -153,11 +155,7 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                     );
                 }
                 const caller = await r.verifyLogin(token);
-                const user = thingsboardUser(
-                    caller,
-                    principalSubject(request.body),
-                    r.tenant.thingsboardTenant,
-                );
+                const user = thingsboardUser(caller, principalSubject(request.body), r.tenant.thingsboard);
                 r.metrics.thingsboardLogins.inc({ outcome: loginOutcome(user) });
                 request.log.info(
                     { subject: caller.subject, as: loginOutcome(user) },

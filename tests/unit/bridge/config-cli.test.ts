@@ -41,6 +41,7 @@ const tenantEnv = {
     PEER_AGENT_TOKEN: "p".repeat(32),
     THINGSBOARD_WEBHOOK_TOKEN: "w".repeat(32),
     THINGSBOARD_TENANT_TITLE: "ACME Corporation",
+    THINGSBOARD_LOCAL_ACCOUNTS: "sysadmin@thingsboard.org,admin@things.acme.test",
     TERMINAL_CREDENTIAL_KEY: "k".repeat(32),
 };
 

@@ -1,10 +1,11 @@
 /** ThingsBoard's custom OAuth2 mapper at the tenant bridge: the mapping, and the route on PGlite. */
 import { PGlite } from "@electric-sql/pglite";
-import { FastifyInstance } from "fastify";
+import { FastifyInstance, FastifyRequest } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TenantBridgeConfig } from "../../../runtime/bridge/config";
 import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
 import { migrate } from "../../../runtime/bridge/db/migrations";
+import { ServiceCredentials } from "../../../runtime/bridge/auth";
 import { BridgeMetrics } from "../../../runtime/bridge/metrics";
 import { ApiError } from "../../../runtime/bridge/errors";
 import { principalSubject, thingsboardUser } from "../../../runtime/bridge/thingsboard-login";
@@ -24,9 +25,15 @@ import { mapperRequest, oidcPrincipal } from "../../support/thingsboard-login";
 const claims = {
     azp: "thingsboard",
     email: "olga@acme.example",
+    email_verified: true,
     given_name: "Olga",
     family_name: "Operator",
 };
+
+const logins = (tenantTitle: string) => ({
+    tenantTitle,
+    localAccounts: ["sysadmin@thingsboard.org", "admin@things.acme.test"],
+});
 
 function caller(roles: string[], extra: Record<string, unknown> = {}): Caller {
     return {
@@ -48,16 +55,21 @@ function refusal(fn: () => unknown): { status: number; code: string; message: st
     throw new Error("expected a refusal");
 }
 
+const user = (roles: string[], extra: Record<string, unknown> = {}, sub = "user-1") =>
+    thingsboardUser(caller(roles, extra), sub, logins("A"));
+
 describe("the ThingsBoard user of a login", () => {
     it("makes tenant administrators of tenant-admin, operators' customer users of operator", () => {
-        expect(thingsboardUser(caller(["tenant-admin", "operator"]), "user-1", "ACME Corporation")).toEqual({
+        expect(
+            thingsboardUser(caller(["tenant-admin", "operator"]), "user-1", logins("ACME Corporation")),
+        ).toEqual({
             email: "olga@acme.example",
             firstName: "Olga",
             lastName: "Operator",
             tenantName: "ACME Corporation",
             alwaysFullScreen: false,
         });
-        expect(thingsboardUser(caller(["operator", "device-terminal"]), "user-1", "ACME")).toEqual({
+        expect(thingsboardUser(caller(["operator", "device-terminal"]), "user-1", logins("ACME"))).toEqual({
             email: "olga@acme.example",
             firstName: "Olga",
             lastName: "Operator",
@@ -65,42 +77,52 @@ describe("the ThingsBoard user of a login", () => {
             customerName: "Operators",
             alwaysFullScreen: false,
         });
-        const unnamed = thingsboardUser(
-            caller(["operator"], { given_name: "", family_name: undefined }),
-            "user-1",
-            "A",
-        );
+        const unnamed = user(["operator"], { given_name: "", family_name: undefined });
         expect([unnamed.firstName, unnamed.lastName]).toEqual([undefined, undefined]);
     });
 
     it("refuses viewers, users without a role, other clients' tokens, another subject and no e-mail", () => {
         const why =
             "ThingsBoard is for the tenant-admin and operator roles; viewers read the fleet in Grafana";
-        expect(refusal(() => thingsboardUser(caller(["viewer"]), "user-1", "A"))).toEqual({
+        expect(refusal(() => user(["viewer"]))).toEqual({
             status: 403,
             code: "no_thingsboard_role",
             message: why,
         });
-        expect(refusal(() => thingsboardUser(caller([]), "user-1", "A")).code).toBe("no_thingsboard_role");
-        expect(
-            refusal(() => thingsboardUser(caller(["tenant-admin"], { azp: "grafana" }), "user-1", "A")),
-        ).toEqual({
-            status: 401,
+        expect(refusal(() => user([])).code).toBe("no_thingsboard_role");
+        expect(refusal(() => user(["tenant-admin"], { azp: "grafana" }))).toEqual({
+            status: 403,
             code: "not_a_thingsboard_login",
             message: "the access token was issued to grafana, not thingsboard",
         });
-        expect(refusal(() => thingsboardUser(caller(["tenant-admin"]), "user-2", "A"))).toEqual({
+        expect(refusal(() => user(["tenant-admin"], {}, "user-2"))).toEqual({
             status: 403,
             code: "principal_mismatch",
             message: "the principal and the access token name different users",
         });
-        expect(
-            refusal(() => thingsboardUser(caller(["tenant-admin"], { email: undefined }), "user-1", "A")),
-        ).toEqual({
+        expect(refusal(() => user(["tenant-admin"], { email: undefined }))).toEqual({
             status: 422,
             code: "email_missing",
             message: "the user has no e-mail address, which ThingsBoard keys users by",
         });
+    });
+
+    it("maps nobody to an unverified e-mail or to one of ThingsBoard's own accounts", () => {
+        for (const verified of [false, undefined, "true"]) {
+            expect(refusal(() => user(["operator"], { email_verified: verified }))).toEqual({
+                status: 403,
+                code: "email_unverified",
+                message: "the user's e-mail address is not verified",
+            });
+        }
+        for (const email of ["sysadmin@thingsboard.org", "Admin@Things.ACME.test"]) {
+            expect(refusal(() => user(["tenant-admin"], { email }))).toEqual({
+                status: 403,
+                code: "local_account",
+                message: "the e-mail address belongs to one of ThingsBoard's own accounts",
+            });
+        }
+        expect(user(["operator"], { email: "admin@acme.test" }).email).toBe("admin@acme.test");
     });
 
     it("reads the subject from the principal's attributes, as text or parsed", () => {
@@ -198,8 +220,8 @@ describe("POST /webhooks/thingsboard/login", () => {
     });
 
     it("refuses callers without ThingsBoard's credential, before looking at the login", async () => {
-        const l = await login(["tenant-admin"]);
-        const token = tenant.serviceTokens.thingsboard;
+        // A broken login too: were it looked at first, the answer would name the token.
+        const l = { ...(await login(["tenant-admin"])), access: "not-a-token" };
         for (const credential of [
             { username: "thingsboard", password: "wrong" },
             { username: "terminal-proxy", password: tenant.serviceTokens.terminalProxy },
@@ -211,16 +233,40 @@ describe("POST /webhooks/thingsboard/login", () => {
                 { error: "unauthenticated", message: "this route needs the thingsboard service credential" },
             ]);
         }
-        const bearer = await app.inject({
-            method: "POST",
-            url: "/webhooks/thingsboard/login",
-            headers: { authorization: `Bearer ${token}`, "provider-access-token": l.access },
-            payload: l.principal,
+        const post = (authorization: string) =>
+            app.inject({
+                method: "POST",
+                url: "/webhooks/thingsboard/login",
+                headers: { authorization, "provider-access-token": l.access },
+                payload: l.principal,
+            });
+        const noColon = `Basic ${Buffer.from(tenant.serviceTokens.thingsboard).toString("base64")}`;
+        for (const [authorization, message] of [
+            [`Bearer ${tenant.serviceTokens.thingsboard}`, "an Authorization: Basic credential is required"],
+            ["Basic !!!", "an Authorization: Basic credential is required"],
+            [noColon, "this route needs the thingsboard service credential"],
+        ]) {
+            const res = await post(authorization);
+            expect([res.statusCode, res.json().message]).toEqual([401, message]);
+        }
+    });
+
+    it("decodes Basic credentials as ISO-8859-1, as Spring encodes them", () => {
+        const password = "pässwörd-".repeat(4);
+        const services = new ServiceCredentials({ thingsboard: password });
+        const request = (encoding: BufferEncoding) =>
+            ({
+                headers: {
+                    authorization: `Basic ${Buffer.from(`thingsboard:${password}`, encoding).toString("base64")}`,
+                },
+            }) as unknown as FastifyRequest;
+        expect(services.requireBasic(request("latin1"), "thingsboard")).toEqual({
+            kind: "service",
+            name: "thingsboard",
         });
-        expect([bearer.statusCode, bearer.json().message]).toEqual([
-            401,
-            "an Authorization: Basic credential is required",
-        ]);
+        expect(() => services.requireBasic(request("utf8"), "thingsboard")).toThrow(
+            "this route needs the thingsboard service credential",
+        );
     });
 
     it("refuses a login without its token, with another tenant's, another client's or an expired one", async () => {
@@ -233,7 +279,7 @@ describe("POST /webhooks/thingsboard/login", () => {
             [login(["tenant-admin"], { tenant: "globex" }), 403, "token is for tenant globex, not acme"],
             [
                 login(["tenant-admin"], { azp: "grafana" }),
-                401,
+                403,
                 "the access token was issued to grafana, not thingsboard",
             ],
             [login(["tenant-admin"], { expiresIn: "-2m" }), 401, "token expired"],
@@ -275,6 +321,12 @@ describe("POST /webhooks/thingsboard/login", () => {
         expect([garbage.statusCode, garbage.json().message]).toEqual([400, "the principal is not JSON"]);
     });
 
+    it("is described with Basic auth in the OpenAPI document", async () => {
+        const doc = (await app.inject({ url: "/openapi.json" })).json();
+        expect(doc.paths["/webhooks/thingsboard/login"].post.security).toEqual([{ basic: [] }]);
+        expect(doc.components.securitySchemes.basic).toEqual({ type: "http", scheme: "basic" });
+    });
+
     it("counts logins by outcome", async () => {
         const values = async () =>
             Object.fromEntries(
@@ -285,8 +337,11 @@ describe("POST /webhooks/thingsboard/login", () => {
         await call(await login(["operator"]));
         await call(await login(["operator"]));
         await call(await login(["viewer"]));
+        await call(await login(["operator"]), { username: "thingsboard", password: "wrong" });
         const after = await values();
         const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
-        expect(["tenant_admin", "operator", "no_thingsboard_role"].map(delta)).toEqual([1, 2, 1]);
+        expect(["tenant_admin", "operator", "no_thingsboard_role", "unauthenticated"].map(delta)).toEqual([
+            1, 2, 1, 1,
+        ]);
     });
 });
