@@ -3,11 +3,11 @@ import { createHash } from "node:crypto";
 import { TenantEndpoints } from "../endpoints";
 import { AppIdentity, labelPrefix, objectMeta, StackContext } from "../k8s/context";
 import { MountSpec, SecretKeyRef, VolumeSpec } from "../k8s/pod";
-import { localAccounts } from "../thingsboard/users";
 import { createConfigMap, createCredentialSecret, generatedPassword } from "../k8s/secret";
 import { createIngress, ingressTlsSecret, serviceHost } from "../k8s/service";
 import { Workload } from "../k8s/workload";
 import { PostgresConnection } from "../postgres/postgres";
+import { localAccounts } from "../thingsboard/users";
 import {
     bridgeApp,
     bridgeEnv,
