@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { isDnsLabel } from "../../components/config/validate";
+import { sysadminEmail } from "../../components/thingsboard/users";
 import { EnvReader } from "../shared/env";
 import { parseIpv4Cidr } from "../shared/ipv4";
 import { ProvisionerKey } from "../shared/step-ca";
@@ -244,14 +245,20 @@ function readTenant(r: EnvReader): TenantBridgeConfig {
         },
         thingsboard: {
             tenantTitle: r.required("THINGSBOARD_TENANT_TITLE", "the ThingsBoard tenant's title"),
-            localAccounts: r
-                .required(
-                    "THINGSBOARD_LOCAL_ACCOUNTS",
-                    "e-mails of ThingsBoard's own accounts, comma-separated",
-                )
-                .split(",")
-                .map((e) => e.trim().toLowerCase())
-                .filter((e) => e !== ""),
+            // The system administrator's is always among them, whatever the variable says.
+            localAccounts: [
+                ...new Set([
+                    sysadminEmail,
+                    ...r
+                        .required(
+                            "THINGSBOARD_LOCAL_ACCOUNTS",
+                            "e-mails of ThingsBoard's own accounts, comma-separated",
+                        )
+                        .split(",")
+                        .map((e) => e.trim().toLowerCase())
+                        .filter((e) => e !== ""),
+                ]),
+            ],
         },
         terminalCredentialKey: serviceToken(r, "TERMINAL_CREDENTIAL_KEY"),
     };

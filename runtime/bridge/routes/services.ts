@@ -1,12 +1,12 @@
 import { FastifyInstance } from "fastify";
+import { mapperUsername } from "../../../components/thingsboard/users";
+import { AccessDenied } from "../../shared/auth/access-token";
 import { ttydPort } from "../device-settings";
 import { findDevice } from "../devices";
-import { terminalCredential } from "../terminal-credential";
 import { ApiError, toApiError } from "../errors";
-import { AccessDenied } from "../../shared/auth/access-token";
-import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
-import { mapperUsername } from "../../../components/thingsboard/users";
 import { deviceConnected } from "../lifecycle";
+import { terminalCredential } from "../terminal-credential";
+import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
 import { errorResponses, schemas, TenantRoutes } from "./context";
 
 /** Longest a peer-feed request may wait for a change. */
@@ -156,11 +156,9 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
                 }
                 const caller = await r.verifyLogin(token);
                 const user = thingsboardUser(caller, principalSubject(request.body), r.tenant.thingsboard);
-                r.metrics.thingsboardLogins.inc({ outcome: loginOutcome(user) });
-                request.log.info(
-                    { subject: caller.subject, as: loginOutcome(user) },
-                    "ThingsBoard login mapped",
-                );
+                const outcome = loginOutcome(user);
+                r.metrics.thingsboardLogins.inc({ outcome });
+                request.log.info({ subject: caller.subject, as: outcome }, "ThingsBoard login mapped");
                 return user;
             } catch (error) {
                 // The error handler logs the refusal; its code is the metric's outcome.

@@ -53,9 +53,21 @@ type VerifyKey = Awaited<ReturnType<x509.PublicKey["export"]>>;
 /** Each CA's public key imported for verification, per signature algorithm (importing was a third of a check). */
 const verifyKeys = new WeakMap<x509.X509Certificate, Map<string, Promise<VerifyKey>>>();
 
-/** `parent`'s public key as a WebCrypto key for checking `child`'s signature. */
+/** Signature algorithms a chain may use; their hashes, where they take one. */
+const signatureAlgorithms = new Set(["ECDSA", "Ed25519", "RSASSA-PKCS1-v1_5", "RSA-PSS"]);
+const signatureHashes = new Set(["SHA-256", "SHA-384", "SHA-512"]);
+
+/**
+ * `parent`'s public key as a WebCrypto key for checking `child`'s signature. Keyed by algorithm
+ * and hash only (of an allow-list), so certificates cannot grow a CA's entry.
+ */
 function verifyKey(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<VerifyKey> {
-    const id = JSON.stringify(child.signatureAlgorithm);
+    const { name, hash } = child.signatureAlgorithm as { name: string; hash?: string | { name?: string } };
+    const hashName = typeof hash === "string" ? hash : hash?.name;
+    if (!signatureAlgorithms.has(name) || (hashName !== undefined && !signatureHashes.has(hashName))) {
+        return Promise.reject(new Error(`signature algorithm ${name} ${hashName ?? ""} is not accepted`));
+    }
+    const id = `${name}/${hashName ?? ""}`;
     let keys = verifyKeys.get(parent);
     if (!keys) verifyKeys.set(parent, (keys = new Map()));
     let key = keys.get(id);

@@ -66,6 +66,21 @@ describe("bridge configuration", () => {
             audience: "bridge",
         });
         expect(config.tenant?.wireguard).toMatchObject({ cidr: "10.8.0.0/16", keepaliveSeconds: 25 });
+        expect(config.tenant?.thingsboard).toEqual({
+            tenantTitle: "ACME Corporation",
+            localAccounts: ["sysadmin@thingsboard.org", "admin@things.acme.test"],
+        });
+    });
+
+    it("always counts ThingsBoard's system administrator among its own accounts", () => {
+        const accounts = (value: string) =>
+            readBridgeConfig({ ...tenantEnv, THINGSBOARD_LOCAL_ACCOUNTS: value }).tenant?.thingsboard
+                .localAccounts;
+        expect(accounts(",")).toEqual(["sysadmin@thingsboard.org"]);
+        expect(accounts(" Admin@Things.ACME.test ")).toEqual([
+            "sysadmin@thingsboard.org",
+            "admin@things.acme.test",
+        ]);
     });
 
     it("names every bad variable at once and never echoes a secret", () => {

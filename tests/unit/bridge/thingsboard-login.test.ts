@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TenantBridgeConfig } from "../../../runtime/bridge/config";
 import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
 import { migrate } from "../../../runtime/bridge/db/migrations";
+import pino from "pino";
+import { redactedPaths } from "../../../runtime/bridge/app";
 import { ServiceCredentials } from "../../../runtime/bridge/auth";
 import { BridgeMetrics } from "../../../runtime/bridge/metrics";
 import { ApiError } from "../../../runtime/bridge/errors";
@@ -319,6 +321,32 @@ describe("POST /webhooks/thingsboard/login", () => {
             payload: "{oops",
         });
         expect([garbage.statusCode, garbage.json().message]).toEqual([400, "the principal is not JSON"]);
+    });
+
+    it("refuses a token signed by another realm's key (of the same key id)", async () => {
+        const other = await testRealm();
+        const access = await other.token({
+            sub: "user-1",
+            roles: ["tenant-admin"],
+            aud: "account",
+            extra: claims,
+        });
+        const { principal } = await login(["tenant-admin"]);
+        const res = await call({ access, principal });
+        expect([res.statusCode, res.json().message]).toEqual([401, "token signature is invalid"]);
+    });
+
+    it("never logs the login's access token", () => {
+        const lines: string[] = [];
+        const log = pino(
+            { redact: { paths: redactedPaths, censor: "[redacted]" } },
+            { write: (line: string) => void lines.push(line) },
+        );
+        log.info({ req: { headers: { "provider-access-token": "eyJ.secret.token", host: "bridge" } } }, "x");
+        expect(JSON.parse(lines[0]).req.headers).toEqual({
+            "provider-access-token": "[redacted]",
+            host: "bridge",
+        });
     });
 
     it("is described with Basic auth in the OpenAPI document", async () => {
