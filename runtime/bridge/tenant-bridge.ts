@@ -6,6 +6,7 @@ import { LifecycleDeps } from "./enrollment";
 import { BridgeMetrics } from "./metrics";
 import { deviceRoutes } from "./routes/devices";
 import { serviceRoutes } from "./routes/services";
+import { thingsboardRoutes } from "./routes/thingsboard";
 import { tokenRoutes } from "./routes/tokens";
 
 /** Everything the tenant bridge's API is made of; main.ts builds it from the environment, tests by hand. */
@@ -50,6 +51,7 @@ export function tenantBridgeApi(parts: TenantBridgeParts): Promise<FastifyInstan
             deviceRoutes(app, routes);
             tokenRoutes(app, routes);
             serviceRoutes(app, routes);
+            thingsboardRoutes(app, routes);
         },
     );
 }

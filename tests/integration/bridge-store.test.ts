@@ -1,12 +1,15 @@
 /**
  * The bridge's storage on a real PostgreSQL under concurrency: many enrollments at once never
- * share an address or exceed a token's uses, and failed ones leave nothing behind.
+ * share an address or exceed a token's uses, failed ones leave nothing behind, and racing first
+ * ThingsBoard logins of one e-mail bind it once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AddressPool } from "../../runtime/bridge/addresses";
 import { Database, pgDatabase } from "../../runtime/bridge/db/database";
 import { migrate, migrations } from "../../runtime/bridge/db/migrations";
 import { consumeToken, issueToken, TokenRefused } from "../../runtime/bridge/enrollment-tokens";
+import { ApiError } from "../../runtime/bridge/errors";
+import { bindLogin } from "../../runtime/bridge/thingsboard-users";
 import { parseIpv4Cidr } from "../../runtime/shared/ipv4";
 import { freshDatabase, pgPool, stopPeer } from "../support/peers";
 
@@ -72,5 +75,18 @@ describe("under concurrency on PostgreSQL", () => {
             [batch.id],
         );
         expect(rows[0].uses).toBe(50);
+    });
+    it("binds an e-mail's ThingsBoard user to exactly one of 20 racing first logins", async () => {
+        const user = { email: "race@acme.example", tenantName: "ACME", alwaysFullScreen: false } as const;
+        const results = await Promise.allSettled(
+            Array.from({ length: 20 }, (_, i) => bindLogin(db, user, `subject-${i}`)),
+        );
+        expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+        const refusals = results
+            .filter((r) => r.status === "rejected")
+            .map((r) => (r.reason as ApiError).code);
+        expect(new Set(refusals)).toEqual(new Set(["email_rebound"]));
+        const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM thingsboard_users");
+        expect(rows[0].n).toBe(1);
     });
 });

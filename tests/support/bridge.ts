@@ -241,7 +241,7 @@ export function testTenantApi(
 
 /** The tables a tenant bridge writes, emptied between tests that share one database. */
 export const tenantTables =
-    "enrollment_tokens, wireguard_address_pool, wireguard_addresses, devices, device_certificates, device_events, wireguard_peer_changes, pending_undo";
+    "enrollment_tokens, wireguard_address_pool, wireguard_addresses, devices, device_certificates, device_events, wireguard_peer_changes, pending_undo, thingsboard_users";
 
 /** A platform PKI for tenant `acme`: root → intermediate → Sub-CA constrained to its devices. */
 export async function testPki(): Promise<{ root: TestCa; ica: TestCa; subCa: TestCa }> {

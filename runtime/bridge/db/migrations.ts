@@ -136,6 +136,19 @@ export const migrations: readonly Migration[] = [
             );
         `,
     },
+    {
+        version: 6,
+        name: "the ThingsBoard user each e-mail was mapped to, by Keycloak subject and kind",
+        sql: `
+            CREATE TABLE thingsboard_users (
+                email           text PRIMARY KEY,
+                subject         text NOT NULL,
+                kind            text NOT NULL CHECK (kind IN ('tenant_admin', 'operator')),
+                first_login_at  timestamptz NOT NULL DEFAULT now(),
+                last_login_at   timestamptz NOT NULL DEFAULT now()
+            );
+        `,
+    },
 ];
 
 /** Advisory lock that serializes migrations of concurrently starting bridges. */

@@ -1,12 +1,9 @@
 import { FastifyInstance } from "fastify";
-import { mapperUsername } from "../../../components/thingsboard/users";
-import { AccessDenied } from "../../shared/auth/access-token";
 import { ttydPort } from "../device-settings";
 import { findDevice } from "../devices";
-import { ApiError, toApiError } from "../errors";
+import { ApiError } from "../errors";
 import { deviceConnected } from "../lifecycle";
 import { terminalCredential } from "../terminal-credential";
-import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
 import { errorResponses, schemas, TenantRoutes } from "./context";
 
 /** Longest a peer-feed request may wait for a change. */
@@ -114,58 +111,6 @@ export function serviceRoutes(app: FastifyInstance, r: TenantRoutes): void {
             const view = await deviceConnected(r.deps, request.body.device_id);
             r.metrics.lifecycle.inc({ operation: "connect", outcome: "recorded" });
             return view;
-        },
-    );
-
-    app.post<{ Body: unknown; Headers: { "provider-access-token"?: string } }>(
-        "/webhooks/thingsboard/login",
-        {
-            schema: {
-                summary:
-                    "ThingsBoard's custom OAuth2 mapper: the ThingsBoard user of a Keycloak login (tenant-admin or operator), from the login's access token",
-                description:
-                    "ThingsBoard posts the login's principal (as text) with Basic auth `thingsboard:<its token>` and the login's access token in `provider-access-token`.",
-                tags: ["services"],
-                security: [{ basic: [] }],
-                body: { anyOf: [{ type: "string" }, { type: "object" }] },
-                response: {
-                    200: {
-                        type: "object",
-                        properties: {
-                            email: { type: "string" },
-                            firstName: { type: "string" },
-                            lastName: { type: "string" },
-                            tenantName: { type: "string" },
-                            customerName: { type: "string" },
-                            alwaysFullScreen: { type: "boolean" },
-                        },
-                    },
-                    ...errorResponses(400, 401, 403, 422),
-                },
-            },
-        },
-        async (request) => {
-            try {
-                r.services.requireBasic(request, mapperUsername);
-                const token = request.headers["provider-access-token"];
-                if (typeof token !== "string" || token === "") {
-                    throw new AccessDenied(
-                        401,
-                        "the login's access token (provider-access-token) is missing",
-                    );
-                }
-                const caller = await r.verifyLogin(token);
-                const user = thingsboardUser(caller, principalSubject(request.body), r.tenant.thingsboard);
-                const outcome = loginOutcome(user);
-                r.metrics.thingsboardLogins.inc({ outcome });
-                request.log.info({ subject: caller.subject, as: outcome }, "ThingsBoard login mapped");
-                return user;
-            } catch (error) {
-                // The error handler logs the refusal; its code is the metric's outcome.
-                const refusal = toApiError(error);
-                r.metrics.thingsboardLogins.inc({ outcome: refusal.code });
-                throw refusal;
-            }
         },
     );
 }

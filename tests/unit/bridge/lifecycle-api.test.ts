@@ -323,6 +323,8 @@ describe("the API description", () => {
             "/devices/{id}/wireguard",
             "/enrollment-tokens",
             "/enrollment-tokens/{id}",
+            "/thingsboard/users",
+            "/thingsboard/users/{email}",
             "/webhooks/thingsboard/connect",
             "/webhooks/thingsboard/login",
             "/wireguard/peers",

@@ -1,7 +1,7 @@
 /** ThingsBoard's custom OAuth2 mapper at the tenant bridge: the mapping, and the route on PGlite. */
 import { PGlite } from "@electric-sql/pglite";
 import { FastifyInstance, FastifyRequest } from "fastify";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TenantBridgeConfig } from "../../../runtime/bridge/config";
 import { Database, pgliteDatabase } from "../../../runtime/bridge/db/database";
 import { migrate } from "../../../runtime/bridge/db/migrations";
@@ -173,6 +173,10 @@ describe("POST /webhooks/thingsboard/login", () => {
         await db.close();
     });
 
+    beforeEach(async () => {
+        await db.execute("TRUNCATE thingsboard_users");
+    });
+
     /** A login of `sub` as tb-node reports it: principal from an ID token, the access token. */
     async function login(
         roles: string[],
@@ -182,10 +186,11 @@ describe("POST /webhooks/thingsboard/login", () => {
             azp?: string;
             principalSub?: string;
             expiresIn?: string;
+            email?: string;
         } = {},
     ) {
         const sub = options.sub ?? "user-1";
-        const extra = { ...claims, azp: options.azp ?? "thingsboard" };
+        const extra = { ...claims, azp: options.azp ?? "thingsboard", email: options.email ?? claims.email };
         const access = await realm.token({
             sub,
             roles,
@@ -217,8 +222,12 @@ describe("POST /webhooks/thingsboard/login", () => {
             tenantName: "ACME Corporation",
             alwaysFullScreen: false,
         });
-        const operator = await call(await login(["operator"]));
-        expect(operator.json()).toEqual({ ...admin.json(), customerName: "Operators" });
+        const operator = await call(await login(["operator"], { sub: "user-2", email: "oleg@acme.example" }));
+        expect(operator.json()).toEqual({
+            ...admin.json(),
+            email: "oleg@acme.example",
+            customerName: "Operators",
+        });
     });
 
     it("refuses callers without ThingsBoard's credential, before looking at the login", async () => {
@@ -355,6 +364,67 @@ describe("POST /webhooks/thingsboard/login", () => {
         expect(doc.components.securitySchemes.basic).toEqual({ type: "http", scheme: "basic" });
     });
 
+    it("keeps each e-mail's ThingsBoard user with its first Keycloak user and kind until an admin lets go", async () => {
+        const bearer = async (roles: string[]) => ({
+            authorization: `Bearer ${await realm.token({ sub: "admin-1", roles })}`,
+        });
+        expect((await call(await login(["tenant-admin"]))).statusCode).toBe(200);
+        expect((await call(await login(["tenant-admin"]))).statusCode).toBe(200);
+        const demoted = await call(await login(["operator"]));
+        expect([demoted.statusCode, demoted.json()]).toEqual([
+            409,
+            {
+                error: "role_changed",
+                message:
+                    "ThingsBoard's user olga@acme.example was made as a tenant administrator, the roles now give an operator; a tenant administrator deletes it and its binding to have it made anew",
+            },
+        ]);
+        const rebound = await call(
+            await login(["tenant-admin"], { sub: "user-9", email: "Olga@acme.example" }),
+        );
+        expect([rebound.statusCode, rebound.json()]).toEqual([
+            403,
+            {
+                error: "email_rebound",
+                message:
+                    "ThingsBoard's user olga@acme.example belongs to another Keycloak user; a tenant administrator deletes it and its binding first",
+            },
+        ]);
+        const list = await app.inject({ url: "/thingsboard/users", headers: await bearer(["tenant-admin"]) });
+        expect(list.json()).toEqual([
+            {
+                email: "olga@acme.example",
+                subject: "user-1",
+                kind: "tenant_admin",
+                firstLoginAt: expect.any(String),
+                lastLoginAt: expect.any(String),
+            },
+        ]);
+        const url = "/thingsboard/users/olga@acme.example";
+        expect(
+            (await app.inject({ url, method: "DELETE", headers: await bearer(["operator"]) })).statusCode,
+        ).toBe(403);
+        expect(
+            (await app.inject({ url: "/thingsboard/users", headers: await bearer(["operator"]) })).statusCode,
+        ).toBe(403);
+        expect(
+            (await app.inject({ url, method: "DELETE", headers: await bearer(["tenant-admin"]) })).statusCode,
+        ).toBe(204);
+        const again = await app.inject({ url, method: "DELETE", headers: await bearer(["tenant-admin"]) });
+        expect([again.statusCode, again.json().error]).toEqual([404, "binding_not_found"]);
+        const remade = await call(await login(["operator"]));
+        expect([remade.statusCode, remade.json().customerName]).toEqual([200, "Operators"]);
+    });
+
+    it("binds one of two concurrent first logins of an e-mail, and refuses the other", async () => {
+        const logins = await Promise.all([
+            login(["tenant-admin"], { sub: "user-a" }),
+            login(["tenant-admin"], { sub: "user-b" }),
+        ]);
+        const answers = await Promise.all(logins.map((l) => call(l)));
+        expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 403]);
+    });
+
     it("counts logins by outcome", async () => {
         const values = async () =>
             Object.fromEntries(
@@ -362,9 +432,10 @@ describe("POST /webhooks/thingsboard/login", () => {
             );
         const before = await values();
         await call(await login(["tenant-admin"]));
-        await call(await login(["operator"]));
-        await call(await login(["operator"]));
-        await call(await login(["viewer"]));
+        const operator = { sub: "user-2", email: "oleg@acme.example" };
+        await call(await login(["operator"], operator));
+        await call(await login(["operator"], operator));
+        await call(await login(["viewer"], { sub: "user-3", email: "vera@acme.example" }));
         await call(await login(["operator"]), { username: "thingsboard", password: "wrong" });
         const after = await values();
         const delta = (k: string) => (after[k] ?? 0) - (before[k] ?? 0);
