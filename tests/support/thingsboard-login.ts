@@ -7,6 +7,15 @@
  */
 import { decodeJwt } from "jose";
 
+/** The claims of a test user's tokens, beyond subject and roles. */
+export const loginClaims = {
+    azp: "thingsboard",
+    email: "olga@acme.example",
+    email_verified: true,
+    given_name: "Olga",
+    family_name: "Operator",
+};
+
 /** The principal of a login whose ID token is `idToken` and whose userinfo answer is `userInfo`. */
 export function oidcPrincipal(idToken: string, userInfo: Record<string, unknown>): Record<string, unknown> {
     const idClaims = decodeJwt(idToken);
