@@ -117,7 +117,11 @@ export function thingsboardUser(
     };
 }
 
-/** The metric outcome of a mapped user: `tenant_admin` or `operator`. */
-export function loginOutcome(user: ThingsboardUser): "tenant_admin" | "operator" {
+/** The kinds of ThingsBoard user a login can become. */
+export const thingsboardKinds = ["tenant_admin", "operator"] as const;
+export type ThingsboardKind = (typeof thingsboardKinds)[number];
+
+/** The kind of a mapped user, also its metric outcome. */
+export function loginOutcome(user: ThingsboardUser): ThingsboardKind {
     return user.customerName ? "operator" : "tenant_admin";
 }

@@ -8,18 +8,21 @@
  */
 import { Queryable } from "./db/database";
 import { ApiError } from "./errors";
-import { loginOutcome, ThingsboardUser } from "./thingsboard-login";
+import { loginOutcome, ThingsboardKind, ThingsboardUser } from "./thingsboard-login";
 
 /** A binding as tenant administrators see it. */
 export interface ThingsboardBinding {
     readonly email: string;
     readonly subject: string;
-    readonly kind: "tenant_admin" | "operator";
+    readonly kind: ThingsboardKind;
     readonly firstLoginAt: string;
     readonly lastLoginAt: string;
 }
 
-const kindNames = { tenant_admin: "a tenant administrator", operator: "an operator" } as const;
+const kindNames: Readonly<Record<ThingsboardKind, string>> = {
+    tenant_admin: "a tenant administrator",
+    operator: "an operator",
+};
 
 /**
  * Records the first mapped login of `user.email`, or checks a later one against it: the insert
@@ -38,7 +41,7 @@ export async function bindLogin(q: Queryable, user: ThingsboardUser, subject: st
     );
     if (bound.rows.length > 0) return;
     // Another binding exists (committed: the insert waited for it); this statement sees it.
-    const { rows } = await q.query<{ subject: string; kind: ThingsboardBinding["kind"] }>(
+    const { rows } = await q.query<{ subject: string; kind: ThingsboardKind }>(
         "SELECT subject, kind FROM thingsboard_users WHERE email = $1",
         [email],
     );
@@ -63,7 +66,7 @@ export async function listBindings(q: Queryable): Promise<ThingsboardBinding[]> 
     const { rows } = await q.query<{
         email: string;
         subject: string;
-        kind: ThingsboardBinding["kind"];
+        kind: ThingsboardKind;
         first_login_at: Date;
         last_login_at: Date;
     }>(

@@ -18,9 +18,10 @@ export interface TenantRoutes {
     readonly shutdown: AbortSignal;
 }
 
-/** Roles that may read the fleet, and roles that may change it. */
+/** Roles that may read the fleet, roles that may change it, and the role that administers the tenant. */
 export const readers = ["tenant-admin", "operator", "viewer"] as const;
 export const operators = ["tenant-admin", "operator"] as const;
+export const admins = ["tenant-admin"] as const;
 
 /** JSON schema pieces reused by the routes. */
 export const schemas = {

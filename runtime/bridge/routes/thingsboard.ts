@@ -3,18 +3,16 @@ import { mapperUsername } from "../../../components/thingsboard/users";
 import { AccessDenied } from "../../shared/auth/access-token";
 import { actorOf, requireUser } from "../auth";
 import { ApiError, toApiError } from "../errors";
-import { loginOutcome, principalSubject, thingsboardUser } from "../thingsboard-login";
+import { loginOutcome, principalSubject, thingsboardKinds, thingsboardUser } from "../thingsboard-login";
 import { bindLogin, listBindings, removeBinding } from "../thingsboard-users";
-import { errorResponses, TenantRoutes } from "./context";
-
-const admins = ["tenant-admin"] as const;
+import { admins, errorResponses, TenantRoutes } from "./context";
 
 const binding = {
     type: "object",
     properties: {
         email: { type: "string" },
         subject: { type: "string" },
-        kind: { type: "string", enum: ["tenant_admin", "operator"] },
+        kind: { type: "string", enum: thingsboardKinds },
         firstLoginAt: { type: "string", format: "date-time" },
         lastLoginAt: { type: "string", format: "date-time" },
     },

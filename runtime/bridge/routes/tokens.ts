@@ -3,9 +3,7 @@ import { actorOf, requireUser } from "../auth";
 import { isDeviceId } from "../device-csr";
 import { issueToken, listTokens, revokeToken } from "../enrollment-tokens";
 import { ApiError } from "../errors";
-import { errorResponses, schemas, TenantRoutes } from "./context";
-
-const admins = ["tenant-admin"] as const;
+import { admins, errorResponses, schemas, TenantRoutes } from "./context";
 
 /** Enrollment-token management, for tenant admins. */
 export function tokenRoutes(app: FastifyInstance, r: TenantRoutes): void {
